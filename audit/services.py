@@ -1,0 +1,75 @@
+from collections.abc import Iterable
+from typing import NamedTuple, Protocol
+
+from audit.actors import Actor
+from audit.models import AccessEvent, Action
+from accounts.models import Role
+
+
+class AppointmentLike(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def patient_id(self) -> int | None: ...
+    @property
+    def practitioner_id(self) -> int | None: ...
+
+
+class AppointmentRef(NamedTuple):
+    """What is known of an appointment that was asked for but not shown (a refusal)."""
+
+    id: int | None
+    patient_id: int | None = None
+    practitioner_id: int | None = None
+
+
+def record_access(
+    *,
+    actor: Actor,
+    action: str,
+    appointments: Iterable[AppointmentLike] = (),
+    detail: str = "",
+) -> list[AccessEvent]:
+    """Record one access by `actor` to each of `appointments` (one row for an empty result).
+
+    The only way events are written (DESIGN invariant 2). Call it inside the transaction of the
+    access it records: if the insert fails, the access fails with it. One bulk insert per call.
+    """
+    targets: list[AppointmentLike] = list(appointments) or [AppointmentRef(id=None)]
+    events = [
+        AccessEvent(
+            actor_kind=actor.kind,
+            actor_user_id=actor.user.pk if actor.user is not None else None,
+            actor_role=actor.role,
+            actor_label=actor.label,
+            integration_id=actor.integration_id,
+            on_behalf_of_id=_on_behalf_of(actor, target),
+            action=action,
+            channel=actor.channel,
+            appointment_id=target.id,
+            patient_id=target.patient_id,
+            practitioner_id=target.practitioner_id,
+            request_id=actor.request_id,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+            detail=detail[:200],
+        )
+        for target in targets
+    ]
+    return AccessEvent.objects.bulk_create(events)
+
+
+def record_denial(*, actor: Actor, appointment_id: int | None, detail: str) -> None:
+    record_access(
+        actor=actor,
+        action=Action.DENIED,
+        appointments=[AppointmentRef(id=appointment_id)],
+        detail=detail,
+    )
+
+
+def _on_behalf_of(actor: Actor, target: AppointmentLike) -> int | None:
+    # A secretary or an integration acts for the practitioner whose agenda it touches.
+    if actor.role == Role.SECRETARY or actor.integration_id is not None:
+        return target.practitioner_id
+    return None

@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient, Relative
+from practitioners.models import Practitioner, VisitReason
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        BOOKED = "booked", _("Booked")
+        ARRIVED = "arrived", _("Arrived")
+        DONE = "done", _("Done")
+        NO_SHOW = "no_show", _("No-show")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("Web")
+        API = "api", _("API")
+        FHIR = "fhir", _("FHIR")
+        PHONE = "phone", _("Phone")
+
+    class CancelledBy(models.TextChoices):
+        PATIENT = "patient", _("Patient")
+        PRACTICE = "practice", _("Practice")
+        SYSTEM = "system", _("System")
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="appointments"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    relative = models.ForeignKey(
+        Relative, on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
+    )
+    reason = models.ForeignKey(VisitReason, on_delete=models.PROTECT, related_name="appointments")
+    start = models.DateTimeField(_("start"))
+    end = models.DateTimeField(_("end"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.BOOKED
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
+    cancelled_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancellation_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
+    rescheduled_from = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rescheduled_to"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="booking_appointment_order"),
+            # The no-overlap exclusion constraint is PostgreSQL-only: see migration 0002.
+        ]
+        indexes = [
+            models.Index(fields=["practitioner", "start"], name="booking_appt_pract_start"),
+            models.Index(fields=["patient", "start"], name="booking_appt_patient_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appointment #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != self.Status.CANCELLED
+
+
+ACTIVE_STATUSES = [s for s in Appointment.Status if s != Appointment.Status.CANCELLED]
+
+# Status workflow (staff only): which status may follow which.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Appointment.Status.BOOKED: frozenset(
+        {Appointment.Status.ARRIVED, Appointment.Status.NO_SHOW, Appointment.Status.DONE}
+    ),
+    Appointment.Status.ARRIVED: frozenset({Appointment.Status.DONE, Appointment.Status.BOOKED}),
+    Appointment.Status.NO_SHOW: frozenset({Appointment.Status.BOOKED, Appointment.Status.ARRIVED}),
+    Appointment.Status.DONE: frozenset({Appointment.Status.ARRIVED}),
+    Appointment.Status.CANCELLED: frozenset(),
+}

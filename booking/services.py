@@ -1,0 +1,263 @@
+"""Operations that change appointments. Each owns its transaction and records its access.
+
+No double booking (DESIGN invariant 1): the service checks availability first so users get a clean
+message, and the database is the real guard: on PostgreSQL an exclusion constraint over active
+appointments, on SQLite `IMMEDIATE` transactions that serialize check-then-insert. A constraint
+violation caught here becomes SlotUnavailable (HTTP 409).
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.actors import Actor
+from audit.models import Action
+from audit.services import record_access
+from booking.errors import (
+    InvalidTransition,
+    NotAllowed,
+    SlotNotOffered,
+    SlotUnavailable,
+    TooLateToCancel,
+)
+from booking.models import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, Appointment
+from booking.selectors import access_appointment, staff_level
+from booking.slots import booking_window, compute_slots, load_schedules
+from patients.models import Patient, Relative
+from practitioners.models import Practitioner, StaffAccess, VisitReason
+
+EXCLUSION_VIOLATION = "23P01"  # PostgreSQL SQLSTATE exclusion_violation
+
+
+def _is_overlap_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == EXCLUSION_VIOLATION
+
+
+def _acts_for_practice(actor: Actor, practitioner: Practitioner, *, manage: bool) -> bool:
+    level = staff_level(actor, practitioner.pk)
+    return level == StaffAccess.Level.MANAGE or (not manage and level == StaffAccess.Level.VIEW)
+
+
+def ensure_may_book(
+    *, actor: Actor, practitioner: Practitioner, patient: Patient, relative: Relative | None
+) -> bool:
+    """Who may book for whom. Returns True when the actor books as practice staff."""
+    if relative is not None and relative.managed_by_id != patient.pk:
+        raise SlotNotOffered(_("This relative is not managed by this patient."), field="relative")
+    if _acts_for_practice(actor, practitioner, manage=True):
+        return True
+    if actor.is_patient and actor.user is not None and patient.user_id == actor.user.pk:
+        return False
+    raise NotAllowed(_("You may not book this appointment."))
+
+
+def is_existing_patient(*, practitioner: Practitioner, patient: Patient) -> bool:
+    return Appointment.objects.filter(
+        practitioner=practitioner, patient=patient, status__in=ACTIVE_STATUSES
+    ).exists()
+
+
+def ensure_online_rules(*, practitioner: Practitioner, reason: VisitReason, patient: Patient) -> None:
+    """Rules that apply to patients booking themselves, not to staff booking on the phone."""
+    if not practitioner.online_booking_enabled:
+        raise SlotNotOffered(_("This practitioner does not take bookings online."))
+    if not reason.online_bookable:
+        raise SlotNotOffered(_("This visit reason cannot be booked online."), field="reason")
+    existing = is_existing_patient(practitioner=practitioner, patient=patient)
+    if not existing and not practitioner.accepts_new_patients:
+        raise SlotNotOffered(_("This practitioner does not accept new patients."))
+    if reason.patient_kind == VisitReason.PatientKind.NEW and existing:
+        raise SlotNotOffered(_("This visit reason is for new patients only."), field="reason")
+    if reason.patient_kind == VisitReason.PatientKind.EXISTING and not existing:
+        raise SlotNotOffered(_("This visit reason is for existing patients only."), field="reason")
+
+
+def ensure_bookable(
+    *,
+    practitioner: Practitioner,
+    reason: VisitReason,
+    start: datetime,
+    for_staff: bool,
+    ignore: Appointment | None = None,
+) -> None:
+    """Raise SlotNotOffered unless the engine offers `start`, SlotUnavailable if it is taken."""
+    if reason.practitioner_id != practitioner.pk or not reason.active:
+        raise SlotNotOffered(_("Unknown visit reason for this practitioner."), field="reason")
+    now = timezone.now()
+    day = start.astimezone(practitioner.practice.tz).date()
+    first_day, last_day = day - timedelta(days=1), day + timedelta(days=1)
+    schedule = load_schedules([practitioner], first_day, last_day)[practitioner.pk]
+    offered = compute_slots(
+        practitioner=practitioner,
+        reason=reason,
+        schedule=schedule,
+        first_day=first_day,
+        last_day=last_day,
+        window=booking_window(practitioner, now=now, for_staff=for_staff),
+        include_appointments=False,
+    )
+    if start not in offered:
+        raise SlotNotOffered(_("This time is not offered for booking."), field="start")
+    end = start + reason.duration
+    taken = Appointment.objects.filter(
+        practitioner=practitioner, status__in=ACTIVE_STATUSES, start__lt=end, end__gt=start
+    )
+    if ignore is not None:
+        taken = taken.exclude(pk=ignore.pk)
+    if taken.exists():
+        raise SlotUnavailable(start)
+
+
+@transaction.atomic
+def book_appointment(
+    *,
+    actor: Actor,
+    practitioner: Practitioner,
+    reason: VisitReason,
+    start: datetime,
+    patient: Patient,
+    relative: Relative | None = None,
+    channel: str = Appointment.Channel.WEB,
+) -> Appointment:
+    as_staff = ensure_may_book(
+        actor=actor, practitioner=practitioner, patient=patient, relative=relative
+    )
+    if not as_staff:
+        ensure_online_rules(practitioner=practitioner, reason=reason, patient=patient)
+    ensure_bookable(practitioner=practitioner, reason=reason, start=start, for_staff=as_staff)
+    appointment = _insert(
+        practitioner=practitioner,
+        reason=reason,
+        start=start,
+        patient=patient,
+        relative=relative,
+        channel=channel,
+        booked_by=actor.user,
+    )
+    record_access(actor=actor, action=Action.CREATE, appointments=[appointment])
+    return appointment
+
+
+def _insert(*, start: datetime, reason: VisitReason, **fields: object) -> Appointment:
+    try:
+        # A savepoint: the exclusion constraint is the real guard against a concurrent booking.
+        with transaction.atomic():
+            return Appointment.objects.create(
+                start=start, end=start + reason.duration, reason=reason, **fields
+            )
+    except IntegrityError as exc:
+        if _is_overlap_violation(exc):
+            raise SlotUnavailable(start) from exc
+        raise
+
+
+def _ensure_patient_may_change(appointment: Appointment, now: datetime) -> None:
+    if appointment.start - now < appointment.practitioner.cancellation_notice:
+        hours = appointment.practitioner.cancellation_notice_hours
+        raise TooLateToCancel(
+            _(
+                "This appointment starts in less than %(hours)s hours: please call the practice."
+            )
+            % {"hours": hours}
+        )
+
+
+def _ensure_may_change(actor: Actor, appointment: Appointment) -> Appointment.CancelledBy:
+    """Checks shared by cancel and reschedule; returns who is acting."""
+    if not appointment.is_active:
+        raise InvalidTransition(_("This appointment is already cancelled."))
+    if actor.is_system:
+        return Appointment.CancelledBy.SYSTEM
+    if _acts_for_practice(actor, appointment.practitioner, manage=True):
+        return Appointment.CancelledBy.PRACTICE
+    if actor.is_patient:
+        if appointment.status != Appointment.Status.BOOKED:
+            raise InvalidTransition(_("This appointment can no longer be changed."))
+        _ensure_patient_may_change(appointment, timezone.now())
+        return Appointment.CancelledBy.PATIENT
+    raise NotAllowed(_("You may not change this appointment."), appointment_id=appointment.pk)
+
+
+def _cancel(
+    appointment: Appointment, *, by: str, actor: Actor, reason: str
+) -> Appointment:
+    appointment.status = Appointment.Status.CANCELLED
+    appointment.cancelled_by = by
+    appointment.cancelled_by_user = actor.user
+    appointment.cancellation_reason = reason[:300]
+    appointment.cancelled_at = timezone.now()
+    appointment.save(
+        update_fields=[
+            "status",
+            "cancelled_by",
+            "cancelled_by_user",
+            "cancellation_reason",
+            "cancelled_at",
+            "updated_at",
+        ]
+    )
+    return appointment
+
+
+@transaction.atomic
+def cancel_appointment(*, actor: Actor, appointment_id: int, reason: str = "") -> Appointment:
+    """Patients up to the practitioner's cancellation notice; the practice and the system always."""
+    appointment = access_appointment(actor=actor, appointment_id=appointment_id, for_update=True)
+    by = _ensure_may_change(actor, appointment)
+    _cancel(appointment, by=by, actor=actor, reason=reason)
+    record_access(actor=actor, action=Action.CANCEL, appointments=[appointment])
+    return appointment
+
+
+@transaction.atomic
+def reschedule_appointment(*, actor: Actor, appointment_id: int, start: datetime) -> Appointment:
+    """Move to another slot of the same practitioner and reason: the new appointment is booked
+    and the old one cancelled together, or nothing changes."""
+    old = access_appointment(actor=actor, appointment_id=appointment_id, for_update=True)
+    by = _ensure_may_change(actor, old)
+    as_staff = by != Appointment.CancelledBy.PATIENT
+    if start == old.start:
+        raise SlotNotOffered(_("Choose a different time."), field="start")
+    # The old slot is released first so the new one may overlap it (moving by a quarter hour).
+    _cancel(old, by=by, actor=actor, reason="rescheduled")
+    ensure_bookable(
+        practitioner=old.practitioner, reason=old.reason, start=start, for_staff=as_staff
+    )
+    new = _insert(
+        practitioner=old.practitioner,
+        reason=old.reason,
+        start=start,
+        patient=old.patient,
+        relative=old.relative,
+        channel=old.channel,
+        booked_by=actor.user,
+        rescheduled_from=old,
+    )
+    record_access(actor=actor, action=Action.RESCHEDULE, appointments=[old])
+    record_access(actor=actor, action=Action.CREATE, appointments=[new])
+    return new
+
+
+@transaction.atomic
+def mark_status(*, actor: Actor, appointment_id: int, status: str) -> Appointment:
+    """Arrived / done / no-show, by the practice; only the transitions of ALLOWED_TRANSITIONS."""
+    appointment = access_appointment(actor=actor, appointment_id=appointment_id, for_update=True)
+    if not _acts_for_practice(actor, appointment.practitioner, manage=True):
+        raise NotAllowed(
+            _("Only the practice may change an appointment's status."),
+            appointment_id=appointment.pk,
+        )
+    if status not in ALLOWED_TRANSITIONS.get(appointment.status, frozenset()):
+        raise InvalidTransition(
+            _("An appointment cannot go from %(old)s to %(new)s.")
+            % {"old": appointment.status, "new": status},
+            field="status",
+        )
+    if status == Appointment.Status.NO_SHOW and appointment.start > timezone.now():
+        raise InvalidTransition(_("A no-show can only be marked once the appointment has begun."))
+    appointment.status = status
+    appointment.save(update_fields=["status", "updated_at"])
+    record_access(actor=actor, action=Action.STATUS, appointments=[appointment])
+    return appointment
