@@ -15,7 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.availability_reference import reference_free_slots
-from booking.availability import Interval, OpeningRule, free_slots, is_offered
+from booking.availability import (
+    Interval,
+    OpeningRule,
+    free_slots,
+    is_offered,
+    opening_intervals,
+)
 
 SlotFunction = Callable[..., list[datetime]]
 
@@ -306,12 +312,14 @@ def clock(minutes: int) -> time:
 
 
 @st.composite
-def opening_rules(draw: st.DrawFn, days: list[date]) -> OpeningRule:
-    # Half the rules open in the small hours, where the clocks change.
-    start = 5 * draw(st.integers(0, 60) | st.integers(0, LAST_OPENING // 5))
-    end = min(start + 5 * draw(st.integers(1, 72)), LAST_OPENING + 5)
+def opening_rules(draw: st.DrawFn, days: list[date], anchor: date) -> OpeningRule:
+    # Bias towards the night of the clock change, with hours that open or close inside it.
+    small_hours = st.integers(12, 48)  # 01:00-04:00, in 5-minute steps
+    start = 5 * draw(small_hours | st.integers(0, LAST_OPENING // 5))
+    end = min(start + 5 * draw(st.integers(1, 12) | st.integers(1, 96)), LAST_OPENING + 5)
+    weekdays = st.just(anchor.weekday()) | st.sampled_from(days).map(date.weekday)
     return OpeningRule(
-        weekday=draw(st.sampled_from(days).map(date.weekday) | st.integers(0, 6)),
+        weekday=draw(weekdays | st.integers(0, 6)),
         start=clock(start),
         end=clock(end),
         valid_from=draw(st.none() | st.sampled_from(days)),
@@ -320,10 +328,20 @@ def opening_rules(draw: st.DrawFn, days: list[date]) -> OpeningRule:
     )
 
 
+def five_minute_steps(
+    origin: datetime, steps: st.SearchStrategy[int]
+) -> st.SearchStrategy[datetime]:
+    # On the rules' 5-minute grid, so that busy periods and notices often touch slot bounds exactly.
+    return steps.map(lambda n: origin + n * timedelta(minutes=5))
+
+
 @st.composite
-def busy_periods(draw: st.DrawFn, window_start: datetime, minutes: int, tz: ZoneInfo) -> Interval:
-    start = window_start + timedelta(minutes=draw(st.integers(-120, minutes)))
-    end = start + timedelta(minutes=draw(st.integers(0, 180)))
+def busy_periods(
+    draw: st.DrawFn, *, tz: ZoneInfo, window_start: datetime, night: datetime, minutes: int
+) -> Interval:
+    anywhere = five_minute_steps(window_start, st.integers(-24, minutes // 5))
+    start = draw(anywhere | five_minute_steps(night, st.integers(0, 60)))
+    end = start + timedelta(minutes=5 * draw(st.integers(0, 36)))
     # Periods in local time check that the engine compares instants, not wall-clock readings.
     if draw(st.booleans()):
         return Interval(start.astimezone(tz), end.astimezone(tz))
@@ -332,22 +350,26 @@ def busy_periods(draw: st.DrawFn, window_start: datetime, minutes: int, tz: Zone
 
 @st.composite
 def agendas(draw: st.DrawFn) -> dict[str, Any]:
-    """Keyword arguments for `free_slots`: 1-4 days, sometimes straddling a DST change."""
+    """Keyword arguments for `free_slots`: 1-4 days around an anchor day, often a DST change."""
     tz = draw(st.sampled_from(list(DST_CHANGES)))
     anchor = draw(st.sampled_from((*DST_CHANGES[tz], SUMMER_DAY)))
-    first_day = anchor - timedelta(days=draw(st.integers(0, 3)))
-    days = [first_day + timedelta(days=n) for n in range(draw(st.integers(1, 4)))]
+    days_before = draw(st.integers(0, 3))
+    first_day = anchor - timedelta(days=days_before)
+    days = [first_day + timedelta(days=n) for n in range(draw(st.integers(days_before + 1, 4)))]
     window_start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC)
+    night = datetime.combine(anchor, time(0), tzinfo=tz).astimezone(UTC)
     minutes = len(days) * 24 * 60
+    periods = busy_periods(tz=tz, window_start=window_start, night=night, minutes=minutes)
+    no_notice = five_minute_steps(window_start, st.integers(-12, 0))
     return {
-        "rules": draw(st.lists(opening_rules(days), min_size=1, max_size=4)),
-        "busy": draw(st.lists(busy_periods(window_start, minutes, tz), max_size=6)),
+        "rules": draw(st.lists(opening_rules(days, anchor), min_size=1, max_size=4)),
+        "busy": draw(st.lists(periods, max_size=6)),
         "reason_id": REASON,
         "duration": timedelta(minutes=draw(st.sampled_from(DURATIONS))),
         "tz": tz,
         "first_day": first_day,
         "last_day": days[-1],
-        "earliest": window_start + timedelta(minutes=draw(st.integers(-60, minutes))),
+        "earliest": draw(no_notice | five_minute_steps(window_start, st.integers(0, minutes // 5))),
         "latest_day": draw(st.none() | st.sampled_from(days)),
     }
 
@@ -372,3 +394,14 @@ def test_slots_are_sorted_unique_utc_free_and_within_the_window(agenda: dict[str
         assert start >= agenda["earliest"]
         assert agenda["first_day"] <= start.astimezone(agenda["tz"]).date() <= last_day
         assert not any(period.start < end and start < period.end for period in busy)
+
+
+@settings(max_examples=200, deadline=None)
+@given(agenda=agendas())
+def test_opening_intervals_are_sorted_disjoint_and_not_touching(agenda: dict[str, Any]) -> None:
+    keys = ("rules", "reason_id", "tz", "first_day", "last_day")
+    intervals = opening_intervals(**{key: agenda[key] for key in keys})
+
+    assert all(interval.start < interval.end for interval in intervals)
+    assert all(interval.start.tzinfo is UTC for interval in intervals)
+    assert all(earlier.end < later.start for earlier, later in pairwise(intervals))

@@ -1,0 +1,60 @@
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: settings) -> None:  # type: ignore[valid-type]
+    # Real hashers cost ~0.3 s a call by design; tests create many accounts.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+# --- A ready-to-book practice, at a fixed time ----------------------------------------------
+# Monday 1 June 2026, 08:00 in Paris. Tests that need another moment travel themselves.
+FROZEN_NOW = "2026-06-01T06:00:00+00:00"
+
+
+@pytest.fixture
+def frozen_now():
+    import time_machine
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(FROZEN_NOW)
+    with time_machine.travel(moment, tick=False):
+        yield moment
+
+
+@pytest.fixture
+def clinic(db, frozen_now):
+    """A practitioner open every day 08:00-18:00 (Europe/Paris) with a 30-minute reason, a patient
+    with an account, and `slot`: tomorrow 09:00 local, free."""
+    from datetime import datetime, time, timedelta
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import (
+        PatientFactory,
+        PractitionerFactory,
+        VisitReasonFactory,
+        WeeklyHoursFactory,
+    )
+
+    practitioner = PractitionerFactory(minimum_notice_minutes=60, cancellation_notice_hours=24)
+    reason = VisitReasonFactory(practitioner=practitioner, duration_minutes=30)
+    for weekday in range(7):
+        WeeklyHoursFactory(
+            practitioner=practitioner, weekday=weekday, start_time=time(8), end_time=time(18)
+        )
+    patient = PatientFactory()
+    tz = ZoneInfo("Europe/Paris")
+    tomorrow = frozen_now.astimezone(tz).date() + timedelta(days=1)
+    slot = datetime.combine(tomorrow, time(9), tzinfo=tz)
+    return SimpleNamespace(
+        practitioner=practitioner, reason=reason, patient=patient, slot=slot, tz=tz
+    )

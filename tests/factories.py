@@ -1,0 +1,151 @@
+"""Factories with fake data only (Faker, French locale): no real person in any test."""
+
+from datetime import time, timedelta
+
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from accounts.models import Role, User
+from booking.models import Appointment
+from patients.models import Patient, Relative
+from practitioners.models import (
+    Absence,
+    Practice,
+    Practitioner,
+    Specialty,
+    StaffAccess,
+    VisitReason,
+    WeeklyHours,
+)
+
+factory.Faker._DEFAULT_LOCALE = "fr_FR"
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    role = Role.PATIENT
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+        if create:
+            obj.save()
+
+
+class SpecialtyFactory(DjangoModelFactory):
+    class Meta:
+        model = Specialty
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Specialty {n}")
+    slug = factory.Sequence(lambda n: f"specialty-{n}")
+
+
+class PracticeFactory(DjangoModelFactory):
+    class Meta:
+        model = Practice
+
+    name = factory.Faker("company")
+    address = factory.Faker("street_address")
+    postcode = factory.Faker("postcode")
+    city = "Lyon"
+    timezone = "Europe/Paris"
+
+
+class PractitionerFactory(DjangoModelFactory):
+    class Meta:
+        model = Practitioner
+
+    user = factory.SubFactory(UserFactory, role=Role.PRACTITIONER)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    slug = factory.Sequence(lambda n: f"dr-test-{n}")
+    specialty = factory.SubFactory(SpecialtyFactory)
+    practice = factory.SubFactory(PracticeFactory)
+    rpps = factory.Sequence(lambda n: f"{10000000000 + n:011d}")
+    minimum_notice_minutes = 0
+    booking_horizon_days = 60
+    cancellation_notice_hours = 24
+
+
+class VisitReasonFactory(DjangoModelFactory):
+    class Meta:
+        model = VisitReason
+
+    practitioner = factory.SubFactory(PractitionerFactory)
+    label = "Consultation"
+    duration_minutes = 30
+
+
+class WeeklyHoursFactory(DjangoModelFactory):
+    class Meta:
+        model = WeeklyHours
+
+    practitioner = factory.SubFactory(PractitionerFactory)
+    weekday = 0
+    start_time = time(9, 0)
+    end_time = time(12, 0)
+
+
+class AbsenceFactory(DjangoModelFactory):
+    class Meta:
+        model = Absence
+
+    practitioner = factory.SubFactory(PractitionerFactory)
+    start = factory.LazyFunction(timezone.now)
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(hours=2))
+
+
+class PatientFactory(DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    user = factory.SubFactory(UserFactory, role=Role.PATIENT)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    birth_date = factory.Faker("date_of_birth", minimum_age=18, maximum_age=90)
+    phone = factory.Sequence(lambda n: f"06{n:08d}")
+    email = factory.LazyAttribute(lambda o: o.user.email if o.user else "")
+
+
+class RelativeFactory(DjangoModelFactory):
+    class Meta:
+        model = Relative
+
+    managed_by = factory.SubFactory(PatientFactory)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    birth_date = factory.Faker("date_of_birth", minimum_age=1, maximum_age=17)
+
+
+class StaffAccessFactory(DjangoModelFactory):
+    class Meta:
+        model = StaffAccess
+
+    practitioner = factory.SubFactory(PractitionerFactory)
+    user = factory.SubFactory(UserFactory, role=Role.SECRETARY)
+    level = StaffAccess.Level.MANAGE
+
+
+class AppointmentFactory(DjangoModelFactory):
+    """An appointment written directly (no availability check): for fixtures, not for testing
+    the booking service."""
+
+    class Meta:
+        model = Appointment
+
+    practitioner = factory.SubFactory(PractitionerFactory)
+    patient = factory.SubFactory(PatientFactory)
+    reason = factory.SubFactory(
+        VisitReasonFactory, practitioner=factory.SelfAttribute("..practitioner")
+    )
+    start = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=o.reason.duration_minutes))
+    status = Appointment.Status.BOOKED
+    channel = Appointment.Channel.WEB
