@@ -61,10 +61,12 @@ def _busy_minutes(busy: Sequence[Interval]) -> set[datetime]:
     """Every UTC minute [m, m + 1 min) that overlaps a busy interval."""
     minutes: set[datetime] = set()
     for interval in busy:
-        if interval.start >= interval.end:  # the engine's contract: empty periods block nothing
+        # In UTC: comparing two readings of one zone ignores fold, so misorders a repeated hour.
+        start, end = interval.start.astimezone(UTC), interval.end.astimezone(UTC)
+        if start >= end:  # the engine's contract: empty periods block nothing
             continue
-        minute = interval.start.astimezone(UTC).replace(second=0, microsecond=0)
-        while minute < interval.end:
+        minute = start.replace(second=0, microsecond=0)
+        while minute < end:
             minutes.add(minute)
             minute += MINUTE
     return minutes
@@ -72,7 +74,6 @@ def _busy_minutes(busy: Sequence[Interval]) -> set[datetime]:
 
 def _days(first_day: date, last_day: date) -> list[date]:
     return [first_day + n * ONE_DAY for n in range((last_day - first_day).days + 1)]
-
 
 
 @dataclass(slots=True)

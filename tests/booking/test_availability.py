@@ -241,23 +241,63 @@ def test_fall_back_night_offers_each_wall_clock_time_once(compute: SlotFunction)
     assert [slot.strftime("%d %H:%M") for slot in slots] == utc
 
 
-def test_busy_period_in_the_second_pass_of_the_repeated_hour_blocks_no_first_pass_slot(
-    compute: SlotFunction,
+@pytest.mark.parametrize(
+    ("busy_from", "busy_until", "blocked"),
+    [
+        (paris(FALL_BACK, 2, fold=1), paris(FALL_BACK, 2, 30, fold=1), []),
+        (paris(FALL_BACK, 2, 40), paris(FALL_BACK, 2, 10, fold=1), ["Sun 02:30"]),
+    ],
+    ids=["second-pass", "first-to-second-pass"],
+)
+def test_local_busy_period_in_the_repeated_hour_is_compared_as_instants(
+    compute: SlotFunction, busy_from: datetime, busy_until: datetime, blocked: list[str]
 ) -> None:
-    # Same-tzinfo comparisons ignore fold: a naive engine would block the 02:00 (fold=0) slot.
-    second_pass = Interval(paris(FALL_BACK, 2, fold=1), paris(FALL_BACK, 2, 30, fold=1))
+    # Same-tzinfo comparisons ignore fold: compared as wall-clock readings, the first period
+    # would block the 02:00 (fold=0) slot and the second would look empty.
     rules = hours(time(1), time(4), weekdays=[6])
 
     slots = slots_of(
         compute,
         rules=rules,
-        busy=[second_pass],
+        busy=[Interval(busy_from, busy_until)],
         duration=HALF_HOUR,
         first_day=FALL_BACK,
         last_day=FALL_BACK,
     )
 
-    assert len(slots) == 6
+    labels = ["01:00", "01:30", "02:00", "02:30", "03:00", "03:30"]
+    assert walls(slots) == [f"Sun {label}" for label in labels if f"Sun {label}" not in blocked]
+
+
+def test_opening_time_inside_the_spring_gap_reads_at_the_old_offset(compute: SlotFunction) -> None:
+    # 02:30 does not exist that night; fold=0 reads it at +01:00, i.e. 03:30 CEST (as RFC 5545).
+    rules = hours(time(2, 30), time(4, 30), weekdays=[6])
+
+    slots = slots_of(
+        compute,
+        rules=rules,
+        duration=HALF_HOUR,
+        first_day=SPRING_FORWARD,
+        last_day=SPRING_FORWARD,
+    )
+
+    assert walls(slots) == ["Sun 03:30", "Sun 04:00"]
+
+
+def test_slot_across_the_spring_gap_needs_the_practice_open_until_its_real_end(
+    compute: SlotFunction,
+) -> None:
+    # 01:30 + 1 h of real time ends at 03:30 CEST on the clock, half an hour after closing.
+    night = hours(time(1, 30), time(3), weekdays=[6])
+    extended = night + hours(time(3), time(3, 30), weekdays=[6])
+    options: dict[str, Any] = {
+        "duration": timedelta(hours=1),
+        "first_day": SPRING_FORWARD,
+        "last_day": SPRING_FORWARD,
+    }
+
+    assert slots_of(compute, rules=night, **options) == []
+    assert walls(slots_of(compute, rules=extended, **options)) == ["Sun 01:30"]
 
 
 def test_is_offered_accepts_a_free_grid_slot_only() -> None:
@@ -274,9 +314,22 @@ def test_is_offered_accepts_a_free_grid_slot_only() -> None:
     assert is_offered(start=paris(MONDAY, 9, 30).astimezone(UTC), **options)
     assert not is_offered(start=paris(MONDAY, 9, 15), **options)  # booked
     assert not is_offered(start=paris(MONDAY, 9, 5), **options)  # off the grid
-    assert not is_offered(
-        start=paris(MONDAY, 9, 45), **options | {"latest_day": SUNDAY - timedelta(days=7)}
-    )
+    beyond_horizon = options | {"latest_day": MONDAY - timedelta(days=1)}
+    assert not is_offered(start=paris(MONDAY, 9, 45), **beyond_horizon)
+
+
+def test_is_offered_knows_the_two_passes_of_the_repeated_hour_apart() -> None:
+    options: dict[str, Any] = {
+        "rules": hours(time(1), time(4), weekdays=[6]),
+        "busy": [],
+        "reason_id": REASON,
+        "duration": HALF_HOUR,
+        "tz": PARIS,
+        "earliest": LONG_AGO,
+    }
+
+    assert is_offered(start=paris(FALL_BACK, 2), **options)
+    assert not is_offered(start=paris(FALL_BACK, 2, fold=1), **options)
 
 
 def test_non_positive_duration_is_refused() -> None:
@@ -297,11 +350,11 @@ def test_non_positive_duration_is_refused() -> None:
 # (Paris: 03-29 / 10-25, New York: 03-08 / 11-01) and of one without DST (Tokyo).
 
 SUMMER_DAY = date(2026, 6, 17)
-DST_CHANGES = {  # the days whose small hours have a gap or a repeated hour
-    ZoneInfo("Europe/Paris"): (SPRING_FORWARD, FALL_BACK),
+PARIS_AND_NEW_YORK = {  # the days whose small hours have a gap or a repeated hour
+    PARIS: (SPRING_FORWARD, FALL_BACK),
     ZoneInfo("America/New_York"): (date(2026, 3, 8), date(2026, 11, 1)),
-    ZoneInfo("Asia/Tokyo"): (SPRING_FORWARD, FALL_BACK),  # no DST: ordinary days
 }
+TOKYO = {ZoneInfo("Asia/Tokyo"): (SPRING_FORWARD, FALL_BACK)}  # no DST: ordinary days
 DURATIONS = (10, 15, 20, 30, 45, 60)
 REASON_SETS = (frozenset(), frozenset({REASON}), frozenset({OTHER_REASON}))
 LAST_OPENING = 23 * 60 + 50  # minutes; closing must stay on the same day
@@ -312,14 +365,16 @@ def clock(minutes: int) -> time:
 
 
 @st.composite
-def opening_rules(draw: st.DrawFn, days: list[date], anchor: date) -> OpeningRule:
-    # Bias towards the night of the clock change, with hours that open or close inside it.
-    small_hours = st.integers(12, 48)  # 01:00-04:00, in 5-minute steps
-    start = 5 * draw(small_hours | st.integers(0, LAST_OPENING // 5))
-    end = min(start + 5 * draw(st.integers(1, 12) | st.integers(1, 96)), LAST_OPENING + 5)
-    weekdays = st.just(anchor.weekday()) | st.sampled_from(days).map(date.weekday)
+def opening_rules(draw: st.DrawFn, *, days: list[date], night: date | None) -> OpeningRule:
+    """Hours on any of `days`, or, given a `night`, hours of that day that start by 04:00."""
+    if night is not None:
+        start = 5 * draw(st.integers(0, 48))
+        end = start + 5 * draw(st.integers(1, 48))
+        return OpeningRule(weekday=night.weekday(), start=clock(start), end=clock(end))
+    start = 5 * draw(st.integers(0, LAST_OPENING // 5))
+    end = min(start + 5 * draw(st.integers(1, 12) | st.integers(1, 120)), LAST_OPENING + 5)
     return OpeningRule(
-        weekday=draw(weekdays | st.integers(0, 6)),
+        weekday=draw(st.sampled_from(days).map(date.weekday) | st.integers(0, 6)),
         start=clock(start),
         end=clock(end),
         valid_from=draw(st.none() | st.sampled_from(days)),
@@ -349,20 +404,26 @@ def busy_periods(
 
 
 @st.composite
-def agendas(draw: st.DrawFn) -> dict[str, Any]:
-    """Keyword arguments for `free_slots`: 1-4 days around an anchor day, often a DST change."""
-    tz = draw(st.sampled_from(list(DST_CHANGES)))
-    anchor = draw(st.sampled_from((*DST_CHANGES[tz], SUMMER_DAY)))
+def agendas(
+    draw: st.DrawFn, *, zones: dict[ZoneInfo, tuple[date, ...]], night: bool
+) -> dict[str, Any]:
+    """Keyword arguments for `free_slots`: 1-4 days around an anchor day of one of `zones`.
+
+    With `night`, the hours all fall in the anchor's small hours, where the clocks change.
+    """
+    tz = draw(st.sampled_from(list(zones)))
+    anchor = draw(st.sampled_from(zones[tz]))
     days_before = draw(st.integers(0, 3))
     first_day = anchor - timedelta(days=days_before)
     days = [first_day + timedelta(days=n) for n in range(draw(st.integers(days_before + 1, 4)))]
     window_start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC)
-    night = datetime.combine(anchor, time(0), tzinfo=tz).astimezone(UTC)
+    anchor_start = datetime.combine(anchor, time(0), tzinfo=tz).astimezone(UTC)
     minutes = len(days) * 24 * 60
-    periods = busy_periods(tz=tz, window_start=window_start, night=night, minutes=minutes)
+    rules = opening_rules(days=days, night=anchor if night else None)
+    periods = busy_periods(tz=tz, window_start=window_start, night=anchor_start, minutes=minutes)
     no_notice = five_minute_steps(window_start, st.integers(-12, 0))
     return {
-        "rules": draw(st.lists(opening_rules(days, anchor), min_size=1, max_size=4)),
+        "rules": draw(st.lists(rules, min_size=1, max_size=4)),
         "busy": draw(st.lists(periods, max_size=6)),
         "reason_id": REASON,
         "duration": timedelta(minutes=draw(st.sampled_from(DURATIONS))),
@@ -374,14 +435,24 @@ def agendas(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=300, deadline=None)
-@given(agenda=agendas())
+ANY_AGENDA = agendas(zones=PARIS_AND_NEW_YORK | TOKYO, night=False)
+CLOCK_CHANGE_NIGHT = agendas(zones=PARIS_AND_NEW_YORK, night=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(agenda=ANY_AGENDA)
 def test_engine_matches_the_minute_by_minute_reference(agenda: dict[str, Any]) -> None:
     assert free_slots(**agenda) == reference_free_slots(**agenda)
 
 
+@settings(max_examples=200, deadline=None)
+@given(agenda=CLOCK_CHANGE_NIGHT)
+def test_engine_matches_the_reference_on_clock_change_nights(agenda: dict[str, Any]) -> None:
+    assert free_slots(**agenda) == reference_free_slots(**agenda)
+
+
 @settings(max_examples=300, deadline=None)
-@given(agenda=agendas())
+@given(agenda=ANY_AGENDA | CLOCK_CHANGE_NIGHT)
 def test_slots_are_sorted_unique_utc_free_and_within_the_window(agenda: dict[str, Any]) -> None:
     slots = free_slots(**agenda)
 
@@ -397,7 +468,7 @@ def test_slots_are_sorted_unique_utc_free_and_within_the_window(agenda: dict[str
 
 
 @settings(max_examples=200, deadline=None)
-@given(agenda=agendas())
+@given(agenda=ANY_AGENDA | CLOCK_CHANGE_NIGHT)
 def test_opening_intervals_are_sorted_disjoint_and_not_touching(agenda: dict[str, Any]) -> None:
     keys = ("rules", "reason_id", "tz", "first_day", "last_day")
     intervals = opening_intervals(**{key: agenda[key] for key in keys})
