@@ -22,6 +22,4 @@ class DomainErrorMiddleware:
         if not isinstance(exc, DomainError):
             return None
         record_refusal(actor_for(request, channel=Channel.WEB), exc)
-        return render(
-            request, "domain_error.html", {"error": exc}, status=exc.status
-        )
+        return render(request, "domain_error.html", {"error": exc}, status=exc.status)
