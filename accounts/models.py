@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -30,9 +30,7 @@ class UserManager(BaseUserManager["User"]):
     def filter_by_email(self, email: str) -> "models.QuerySet[User]":
         return self.filter(email_index=crypto.blind_index(email, kind="email"))
 
-    def create_user(
-        self, email: str, password: str | None = None, **extra: Any
-    ) -> "User":
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=crypto.normalize_email(email), **extra)
@@ -57,7 +55,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         verbose_name = _("user")

@@ -1,9 +1,9 @@
 from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
+from accounts.models import Role
 from audit.actors import Actor
 from audit.models import AccessEvent, Action
-from accounts.models import Role
 
 
 class AppointmentLike(Protocol):
@@ -59,7 +59,14 @@ def record_access(
     return AccessEvent.objects.bulk_create(events)
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def record_denial(*, actor: Actor, appointment_id: int | None, detail: str) -> None:
+    # The id comes from the caller's input: one the column cannot hold names no appointment,
+    # and must not make the refusal itself fail.
+    if appointment_id is not None and not 0 <= appointment_id <= BIGINT_MAX:
+        appointment_id, detail = None, f"{detail} (id out of range)"
     record_access(
         actor=actor,
         action=Action.DENIED,

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -17,13 +17,16 @@ from audit.actors import Actor, actor_for
 from audit.models import Channel
 from booking import services
 from booking.models import Appointment
-from booking.selectors import access_appointment, appointments_for
+from booking.selectors import access_appointment, appointments_for, staff_level
 from booking.slots import free_slots_for, next_available
 from patients.models import Patient, Relative
 from practitioners.models import Practitioner, VisitReason
 from practitioners.selectors import practitioner_by, search_practitioners, specialties
 
 PAGE_SIZE = 20
+MAX_OFFSET = 1_000_000
+BIGINT_MAX = 2**63 - 1
+MAX_SLOTS_START_OFFSET_DAYS = 366
 
 
 def api_actor(request: Request) -> Actor:
@@ -44,8 +47,19 @@ def _page_links(request: Request, *, offset: int, limit: int, total: int) -> dic
     }
 
 
+class IdField(serializers.IntegerField):
+    """An id in a request: bounded to what a bigint key holds, or a foreign-key filter with a
+    larger number crashes the database driver (SQLite) instead of answering 400."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(**kwargs)
+
+
 class PageInput(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
+    # Bounded: PostgreSQL refuses an OFFSET beyond bigint, which would be a 500.
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=PAGE_SIZE)
 
 
@@ -66,7 +80,8 @@ class SpecialtyListApi(APIView):
 
 class ReasonOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField()
+    # Named like Field.label, which mypy sees; DRF moves declared fields off the class.
+    label = serializers.CharField()  # type: ignore[assignment]
     duration = serializers.IntegerField(source="duration_minutes", help_text="minutes")
     patient_kind = serializers.CharField()
 
@@ -141,11 +156,19 @@ class PractitionerDetailApi(APIView):
 
 class PractitionerSlotsApi(APIView):
     class SlotsInput(serializers.Serializer):
-        reason = serializers.IntegerField()
+        reason = IdField()
         start = serializers.DateField(required=False)
         days = serializers.IntegerField(
             min_value=1, max_value=settings.CRENEAU_API_MAX_DAYS, default=7
         )
+
+        def validate_start(self, value: date) -> date:
+            # No horizon exceeds a year, and a date near year 1 or 9999 would overflow the
+            # engine's date arithmetic: refuse it here with a field message.
+            today = timezone.localdate()
+            if abs((value - today).days) > MAX_SLOTS_START_OFFSET_DAYS:
+                raise ValidationError("Choose a date within a year of today.")
+            return value
 
     @extend_schema(
         parameters=[SlotsInput],
@@ -228,17 +251,17 @@ class AppointmentListCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class FilterInput(PageInput):
-        practitioner = serializers.IntegerField(required=False)
+        practitioner = IdField(required=False)
         status = serializers.ChoiceField(choices=Appointment.Status.choices, required=False)
         start_from = serializers.DateTimeField(required=False)
         start_before = serializers.DateTimeField(required=False)
 
     class CreateInput(serializers.Serializer):
-        practitioner = serializers.IntegerField()
-        reason = serializers.IntegerField()
+        practitioner = IdField()
+        reason = IdField()
         start = serializers.DateTimeField()
-        relative = serializers.IntegerField(required=False, allow_null=True)
-        patient = serializers.IntegerField(
+        relative = IdField(required=False, allow_null=True)
+        patient = IdField(
             required=False, help_text="Staff only: an existing patient of the practitioner."
         )
 
@@ -306,12 +329,15 @@ def _booking_patient(actor: Actor, practitioner: Practitioner, patient_id: int |
         if patient is None:
             raise ValidationError({"patient": ["Your account has no patient profile."]})
         return patient
+    unknown = ValidationError({"patient": ["Unknown patient for this practitioner."]})
+    # Only the practice may name the patient. Anyone else gets the same answer whatever the id,
+    # or the 400/403 difference would tell who is a patient of this practitioner.
+    if staff_level(actor, practitioner.pk) is None:
+        raise unknown
     # Staff booking for someone: only a patient already known to this practitioner.
-    patient = Patient.objects.filter(
-        pk=patient_id, appointments__practitioner=practitioner
-    ).first()
+    patient = Patient.objects.filter(pk=patient_id, appointments__practitioner=practitioner).first()
     if patient is None:
-        raise ValidationError({"patient": ["Unknown patient for this practitioner."]})
+        raise unknown
     return patient
 
 
@@ -378,4 +404,3 @@ class AppointmentStatusApi(APIView):
             status=data.validated_data["status"],
         )
         return Response(AppointmentOutput(appointment).data)
-

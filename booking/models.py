@@ -60,7 +60,9 @@ class Appointment(models.Model):
         verbose_name = _("appointment")
         verbose_name_plural = _("appointments")
         constraints = [
-            models.CheckConstraint(condition=Q(start__lt=F("end")), name="booking_appointment_order"),
+            models.CheckConstraint(
+                condition=Q(start__lt=F("end")), name="booking_appointment_order"
+            ),
             # The no-overlap exclusion constraint is PostgreSQL-only: see migration 0002.
         ]
         indexes = [

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Role
 from audit.actors import Actor
-from audit.models import Action
+from audit.models import Action, Channel
 from audit.services import record_access
 from booking.errors import NotVisible
 from booking.models import Appointment
@@ -45,7 +45,9 @@ def visible_appointments(actor: Actor) -> QuerySet[Appointment]:
         return appointments.filter(practitioner__user=user)
     if user.role == Role.SECRETARY:
         return appointments.filter(practitioner__staff_access__user=user)
-    if user.role == Role.ADMIN:
+    if user.role == Role.ADMIN and actor.channel == Channel.ADMIN:
+        # Platform staff see appointment data only through the audited admin pages (DESIGN
+        # actors table), never through the web pages or the API of an ordinary user.
         return appointments
     return appointments.none()
 

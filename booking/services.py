@@ -6,15 +6,16 @@ appointments, on SQLite `IMMEDIATE` transactions that serialize check-then-inser
 violation caught here becomes SlotUnavailable (HTTP 409).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.actors import Actor
 from audit.models import Action
 from audit.services import record_access
+from booking.availability import ONE_DAY, is_offered
 from booking.errors import (
     InvalidTransition,
     NotAllowed,
@@ -24,15 +25,33 @@ from booking.errors import (
 )
 from booking.models import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, Appointment
 from booking.selectors import access_appointment, staff_level
-from booking.slots import booking_window, compute_slots, load_schedules
+from booking.slots import booking_window, load_schedules
 from patients.models import Patient, Relative
 from practitioners.models import Practitioner, StaffAccess, VisitReason
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL SQLSTATE exclusion_violation
+DEADLOCK_DETECTED = "40P01"
 
 
-def _is_overlap_violation(exc: IntegrityError) -> bool:
-    return getattr(exc.__cause__, "sqlstate", None) == EXCLUSION_VIOLATION
+def _sqlstate(exc: DatabaseError) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
+def _lock_agenda(practitioner: Practitioner) -> None:
+    """Serialize the check-then-insert of bookings into one agenda, on PostgreSQL.
+
+    Two transactions inserting overlapping appointments at once each find the other's row in the
+    exclusion-constraint check and wait for it: a deadlock, which PostgreSQL breaks after a
+    second by failing one of them. Taking the practitioner's row first orders them, so the
+    second one sees the first's appointment. The constraint remains the guard. NO KEY UPDATE
+    does not block other transactions' foreign keys to the practitioner. SQLite ignores it: its
+    IMMEDIATE transactions already serialize every write.
+    """
+    list(
+        Practitioner.objects.select_for_update(no_key=True)
+        .filter(pk=practitioner.pk)
+        .values_list("pk", flat=True)
+    )
 
 
 def _acts_for_practice(actor: Actor, practitioner: Practitioner, *, manage: bool) -> bool:
@@ -53,19 +72,29 @@ def ensure_may_book(
     raise NotAllowed(_("You may not book this appointment."))
 
 
-def is_existing_patient(*, practitioner: Practitioner, patient: Patient) -> bool:
+def is_existing_patient(
+    *, practitioner: Practitioner, patient: Patient, relative: Relative | None = None
+) -> bool:
+    """Whether the person seen (the relative when there is one) already sees this practitioner:
+    a parent's own appointments do not make their child an existing patient."""
     return Appointment.objects.filter(
-        practitioner=practitioner, patient=patient, status__in=ACTIVE_STATUSES
+        practitioner=practitioner, patient=patient, relative=relative, status__in=ACTIVE_STATUSES
     ).exists()
 
 
-def ensure_online_rules(*, practitioner: Practitioner, reason: VisitReason, patient: Patient) -> None:
+def ensure_online_rules(
+    *,
+    practitioner: Practitioner,
+    reason: VisitReason,
+    patient: Patient,
+    relative: Relative | None = None,
+) -> None:
     """Rules that apply to patients booking themselves, not to staff booking on the phone."""
     if not practitioner.online_booking_enabled:
         raise SlotNotOffered(_("This practitioner does not take bookings online."))
     if not reason.online_bookable:
         raise SlotNotOffered(_("This visit reason cannot be booked online."), field="reason")
-    existing = is_existing_patient(practitioner=practitioner, patient=patient)
+    existing = is_existing_patient(practitioner=practitioner, patient=patient, relative=relative)
     if not existing and not practitioner.accepts_new_patients:
         raise SlotNotOffered(_("This practitioner does not accept new patients."))
     if reason.patient_kind == VisitReason.PatientKind.NEW and existing:
@@ -80,33 +109,39 @@ def ensure_bookable(
     reason: VisitReason,
     start: datetime,
     for_staff: bool,
-    ignore: Appointment | None = None,
 ) -> None:
     """Raise SlotNotOffered unless the engine offers `start`, SlotUnavailable if it is taken."""
     if reason.practitioner_id != practitioner.pk or not reason.active:
         raise SlotNotOffered(_("Unknown visit reason for this practitioner."), field="reason")
-    now = timezone.now()
-    day = start.astimezone(practitioner.practice.tz).date()
-    first_day, last_day = day - timedelta(days=1), day + timedelta(days=1)
-    schedule = load_schedules([practitioner], first_day, last_day)[practitioner.pk]
-    offered = compute_slots(
-        practitioner=practitioner,
-        reason=reason,
-        schedule=schedule,
-        first_day=first_day,
-        last_day=last_day,
-        window=booking_window(practitioner, now=now, for_staff=for_staff),
-        include_appointments=False,
-    )
-    if start not in offered:
+    tz = practitioner.practice.tz
+    window = booking_window(practitioner, now=timezone.now(), for_staff=for_staff)
+    # Before any date arithmetic: a start in year 1 or 9999 would overflow it.
+    if not window.admits(start, tz=tz):
         raise SlotNotOffered(_("This time is not offered for booking."), field="start")
-    end = start + reason.duration
-    taken = Appointment.objects.filter(
-        practitioner=practitioner, status__in=ACTIVE_STATUSES, start__lt=end, end__gt=start
+    day = start.astimezone(tz).date()
+    # Appointments are left out here so that a taken slot answers 409, not "not offered".
+    schedule = load_schedules(
+        [practitioner], day - ONE_DAY, day + ONE_DAY, with_appointments=False
+    )[practitioner.pk]
+    offered = is_offered(
+        start=start,
+        rules=schedule.rules,
+        busy=schedule.absences,
+        reason_id=reason.pk,
+        duration=reason.duration,
+        tz=tz,
+        earliest=window.earliest,
+        latest_day=window.latest_day,
     )
-    if ignore is not None:
-        taken = taken.exclude(pk=ignore.pk)
-    if taken.exists():
+    if not offered:
+        raise SlotNotOffered(_("This time is not offered for booking."), field="start")
+    ensure_free(practitioner=practitioner, start=start, end=start + reason.duration)
+
+
+def ensure_free(*, practitioner: Practitioner, start: datetime, end: datetime) -> None:
+    if Appointment.objects.filter(
+        practitioner=practitioner, status__in=ACTIVE_STATUSES, start__lt=end, end__gt=start
+    ).exists():
         raise SlotUnavailable(start)
 
 
@@ -125,8 +160,14 @@ def book_appointment(
         actor=actor, practitioner=practitioner, patient=patient, relative=relative
     )
     if not as_staff:
-        ensure_online_rules(practitioner=practitioner, reason=reason, patient=patient)
+        ensure_online_rules(
+            practitioner=practitioner, reason=reason, patient=patient, relative=relative
+        )
     ensure_bookable(practitioner=practitioner, reason=reason, start=start, for_staff=as_staff)
+    # Checked once more under the agenda lock: the check above answers most conflicts without
+    # queueing on the lock, this one sees every booking committed before ours.
+    _lock_agenda(practitioner)
+    ensure_free(practitioner=practitioner, start=start, end=start + reason.duration)
     appointment = _insert(
         practitioner=practitioner,
         reason=reason,
@@ -148,7 +189,13 @@ def _insert(*, start: datetime, reason: VisitReason, **fields: object) -> Appoin
                 start=start, end=start + reason.duration, reason=reason, **fields
             )
     except IntegrityError as exc:
-        if _is_overlap_violation(exc):
+        if _sqlstate(exc) == EXCLUSION_VIOLATION:
+            raise SlotUnavailable(start) from exc
+        raise
+    except OperationalError as exc:
+        # Only a writer that skipped _lock_agenda can deadlock us here, on an overlapping row:
+        # PostgreSQL failed this insert so the other may go on, which makes the slot taken.
+        if _sqlstate(exc) == DEADLOCK_DETECTED:
             raise SlotUnavailable(start) from exc
         raise
 
@@ -157,9 +204,7 @@ def _ensure_patient_may_change(appointment: Appointment, now: datetime) -> None:
     if appointment.start - now < appointment.practitioner.cancellation_notice:
         hours = appointment.practitioner.cancellation_notice_hours
         raise TooLateToCancel(
-            _(
-                "This appointment starts in less than %(hours)s hours: please call the practice."
-            )
+            _("This appointment starts in less than %(hours)s hours: please call the practice.")
             % {"hours": hours}
         )
 
@@ -168,21 +213,27 @@ def _ensure_may_change(actor: Actor, appointment: Appointment) -> Appointment.Ca
     """Checks shared by cancel and reschedule; returns who is acting."""
     if not appointment.is_active:
         raise InvalidTransition(_("This appointment is already cancelled."))
+    by = _changed_by(actor, appointment)
+    # Arrived, done and no-show record what happened: cancelling them would rewrite history.
+    # The practice reverts a status first (mark_status) if it was set by mistake.
+    if appointment.status != Appointment.Status.BOOKED:
+        raise InvalidTransition(_("This appointment can no longer be changed."))
+    if by == Appointment.CancelledBy.PATIENT:
+        _ensure_patient_may_change(appointment, timezone.now())
+    return by
+
+
+def _changed_by(actor: Actor, appointment: Appointment) -> Appointment.CancelledBy:
     if actor.is_system:
         return Appointment.CancelledBy.SYSTEM
     if _acts_for_practice(actor, appointment.practitioner, manage=True):
         return Appointment.CancelledBy.PRACTICE
     if actor.is_patient:
-        if appointment.status != Appointment.Status.BOOKED:
-            raise InvalidTransition(_("This appointment can no longer be changed."))
-        _ensure_patient_may_change(appointment, timezone.now())
         return Appointment.CancelledBy.PATIENT
     raise NotAllowed(_("You may not change this appointment."), appointment_id=appointment.pk)
 
 
-def _cancel(
-    appointment: Appointment, *, by: str, actor: Actor, reason: str
-) -> Appointment:
+def _cancel(appointment: Appointment, *, by: str, actor: Actor, reason: str) -> Appointment:
     appointment.status = Appointment.Status.CANCELLED
     appointment.cancelled_by = by
     appointment.cancelled_by_user = actor.user
@@ -221,6 +272,7 @@ def reschedule_appointment(*, actor: Actor, appointment_id: int, start: datetime
     if start == old.start:
         raise SlotNotOffered(_("Choose a different time."), field="start")
     # The old slot is released first so the new one may overlap it (moving by a quarter hour).
+    _lock_agenda(old.practitioner)
     _cancel(old, by=by, actor=actor, reason="rescheduled")
     ensure_bookable(
         practitioner=old.practitioner, reason=old.reason, start=start, for_staff=as_staff

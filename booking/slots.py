@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -29,7 +30,9 @@ class Schedule:
         return sorted(self.absences + self.appointments, key=lambda interval: interval.start)
 
 
-def _window(practitioner: Practitioner, first_day: date, last_day: date) -> tuple[datetime, datetime]:
+def _window(
+    practitioner: Practitioner, first_day: date, last_day: date
+) -> tuple[datetime, datetime]:
     # A day of margin on each side: a slot's local day and its UTC instants may differ by a day.
     tz = practitioner.practice.tz
     start = datetime.combine(first_day - timedelta(days=1), time.min, tzinfo=tz)
@@ -52,9 +55,16 @@ def opening_rules(hours: Iterable[WeeklyHours]) -> list[OpeningRule]:
 
 
 def load_schedules(
-    practitioners: Sequence[Practitioner], first_day: date, last_day: date
+    practitioners: Sequence[Practitioner],
+    first_day: date,
+    last_day: date,
+    *,
+    with_appointments: bool = True,
 ) -> dict[int, Schedule]:
-    """Schedules of several practitioners in three queries (plus one for hour restrictions)."""
+    """Schedules of several practitioners in three queries (plus one for hour restrictions).
+
+    `with_appointments=False` skips the appointments, for a caller that checks them itself.
+    """
     if not practitioners:
         return {}
     ids = [p.pk for p in practitioners]
@@ -70,16 +80,22 @@ def load_schedules(
     ).values_list("practitioner_id", "start", "end"):
         absences[practitioner_id].append(Interval(start, end))
     booked: dict[int, list[Interval]] = defaultdict(list)
-    for practitioner_id, start, end in Appointment.objects.filter(
+    appointments = Appointment.objects.filter(
         practitioner_id__in=ids,
         status__in=ACTIVE_STATUSES,
         start__lt=window_end,
         end__gt=window_start,
-    ).values_list("practitioner_id", "start", "end"):
+    )
+    for practitioner_id, start, end in (
+        appointments.values_list("practitioner_id", "start", "end") if with_appointments else []
+    ):
         booked[practitioner_id].append(Interval(start, end))
-    return {
-        pk: Schedule(opening_rules(rules[pk]), absences[pk], booked[pk]) for pk in ids
-    }
+    return {pk: Schedule(opening_rules(rules[pk]), absences[pk], booked[pk]) for pk in ids}
+
+
+# Staff are not bound by the practitioner's online horizon, but a start years ahead is a typo, and
+# an unbounded window lets a start near year 9999 overflow the date arithmetic below.
+STAFF_HORIZON_DAYS = 2 * 366
 
 
 @dataclass(frozen=True)
@@ -87,14 +103,23 @@ class BookingWindow:
     earliest: datetime
     latest_day: date | None
 
+    def admits(self, start: datetime, *, tz: ZoneInfo) -> bool:
+        """Whether `start` lies in the window; cheap, so callers check it before any query."""
+        if start < self.earliest:
+            return False
+        if self.latest_day is None:
+            return True
+        return start < datetime.combine(self.latest_day + timedelta(days=1), time.min, tzinfo=tz)
+
 
 def booking_window(
     practitioner: Practitioner, *, now: datetime, for_staff: bool = False
 ) -> BookingWindow:
-    """Patients book from now + minimum notice up to the horizon; staff from now, without limit."""
-    if for_staff:
-        return BookingWindow(earliest=now, latest_day=None)
+    """Patients book from now + minimum notice up to the horizon; staff from now, up to
+    STAFF_HORIZON_DAYS."""
     today = now.astimezone(practitioner.practice.tz).date()
+    if for_staff:
+        return BookingWindow(earliest=now, latest_day=today + timedelta(days=STAFF_HORIZON_DAYS))
     return BookingWindow(
         earliest=now + practitioner.minimum_notice,
         latest_day=today + timedelta(days=practitioner.booking_horizon_days),

@@ -64,7 +64,9 @@ class Practitioner(models.Model):
     slug = models.SlugField(_("slug"), max_length=120, unique=True)
     specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="practitioners")
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="practitioners")
-    rpps = models.CharField(_("RPPS number"), max_length=11, unique=True, validators=[rpps_validator])
+    rpps = models.CharField(
+        _("RPPS number"), max_length=11, unique=True, validators=[rpps_validator]
+    )
     accepts_new_patients = models.BooleanField(_("accepts new patients"), default=True)
     online_booking_enabled = models.BooleanField(_("online booking"), default=True)
     minimum_notice_minutes = models.PositiveIntegerField(
@@ -200,7 +202,9 @@ class WeeklyHours(models.Model):
 
 
 class Absence(models.Model):
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="absences")
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="absences"
+    )
     start = models.DateTimeField(_("from"))
     end = models.DateTimeField(_("until"))
     label = models.CharField(_("label"), max_length=120, blank=True)

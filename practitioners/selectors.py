@@ -32,9 +32,7 @@ def specialties() -> QuerySet[Specialty]:
 def practitioner_by(**lookup: object) -> Practitioner | None:
     return (
         Practitioner.objects.select_related("practice", "specialty")
-        .prefetch_related(
-            Prefetch("reasons", queryset=online_reasons(), to_attr="online_reasons")
-        )
+        .prefetch_related(Prefetch("reasons", queryset=online_reasons(), to_attr="online_reasons"))
         .filter(**lookup)
         .first()
     )

@@ -7,6 +7,8 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Role, User
+from audit.actors import Actor
+from audit.models import ActorKind, Channel
 from booking.models import Appointment
 from patients.models import Patient, Relative
 from practitioners.models import (
@@ -33,7 +35,7 @@ class UserFactory(DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
 
@@ -149,3 +151,14 @@ class AppointmentFactory(DjangoModelFactory):
     end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=o.reason.duration_minutes))
     status = Appointment.Status.BOOKED
     channel = Appointment.Channel.WEB
+
+
+def make_actor(user: User | None = None, *, channel: str = Channel.API) -> Actor:
+    """The actor a request by `user` (None: anonymous) would carry on `channel`."""
+    kind = ActorKind.USER if user is not None else ActorKind.ANONYMOUS
+    return Actor(kind=kind, channel=channel, user=user, request_id="test-request-0001")
+
+
+def secretary_of(practitioner: Practitioner, *, level: str = StaffAccess.Level.MANAGE) -> User:
+    """A secretary account granted `level` on the practitioner's agenda."""
+    return StaffAccessFactory(practitioner=practitioner, level=level).user

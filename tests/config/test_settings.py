@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _import_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
     clean.update(CRENEAU_VAR_DIR=str(tmp_path), **env)
-    return subprocess.run(  # noqa: S603 (fixed interpreter and arguments)
+    return subprocess.run(
         [sys.executable, "-c", "import config.settings"],
         cwd=ROOT,
         env=clean,
