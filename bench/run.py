@@ -1,0 +1,231 @@
+"""Run every benchmark, write bench/RESULTS.md and print it (`make bench`).
+
+Each benchmark runs as a subprocess with `--json` and prints one JSON object as its last line; each
+compares itself with a baseline measured in the same run. With `--with-seed` (the default), also
+times `seed_demo --practitioners 2000 --patients 50000 --days 60` on a scratch database.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/creneau python bench/run.py [--no-with-seed]
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+# Run as a script, so bench/ is on sys.path.
+from booking_race import conninfo, database_url, migrate, recreate_database
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SEED_ARGS = ["--practitioners", "2000", "--patients", "50000", "--days", "60"]
+SEED_DATABASE = "creneau_bench_seed"
+
+
+def run_json(script: str, *, timeout: int) -> dict[str, Any]:
+    """The JSON object a benchmark prints last, or {"error": ...} when it failed."""
+    if not (ROOT / script).exists():
+        return {"error": f"{script} not found"}
+    try:
+        done = subprocess.run(
+            [sys.executable, script, "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"{script} took longer than {timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"{script} exited with {done.returncode}: {tail}"}
+    try:
+        return json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return {"error": f"{script} did not end with a JSON line"}
+
+
+def time_seed(base_url: str) -> dict[str, Any]:
+    """Wall time of the large seed_demo on a fresh, migrated scratch database."""
+    url = database_url(base_url, SEED_DATABASE)
+    recreate_database(base_url, SEED_DATABASE)
+    try:
+        migrate(url)
+        env = {**os.environ, "DATABASE_URL": url, "DATABASE_POOL": "0", "DEBUG": "1"}
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "manage.py", "seed_demo", *SEED_ARGS],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+    finally:
+        recreate_database(base_url, SEED_DATABASE, drop_only=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    summary = re.search(r"created (.*) in [\d.]+ s\.", done.stdout)
+    return {"seconds": round(seconds, 1), "created": summary.group(1) if summary else ""}
+
+
+def machine(base_url: str) -> dict[str, str]:
+    try:
+        with psycopg.connect(conninfo(database_url(base_url, "postgres"))) as conn:
+            postgres = conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.Error as exc:
+        postgres = f"unavailable ({type(exc).__name__})"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "load": " ".join(f"{load:.1f}" for load in os.getloadavg()),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "system": f"{platform.system()} {platform.machine()}",
+    }
+
+
+def yes_no(value: object) -> str:
+    return "**yes**" if value else "**no**"
+
+
+def race_section(result: dict[str, Any]) -> list[str]:
+    lines = ["## Booking race (`bench/booking_race.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    cut = (
+        ""
+        if result["complete"]
+        else f" A variant hit the {result['time_limit_s']:.0f} s limit before every attempt."
+    )
+    lines += [
+        f"{result['clients']} client processes each try to book the same {result['slots']} "
+        "slots, each in its own random order, one fresh patient per attempt; `filled in` is the "
+        "time until the last successful booking. A deadlock between two overlapping inserts "
+        "fails one of them after PostgreSQL's `deadlock_timeout`: a conflict, counted apart; "
+        f"the service maps it to 409 the same way, so its deadlocks are not told apart.{cut}",
+        "",
+        "| variant | bookings/s | attempts/s | bookings | conflicts (of which deadlocks) | errors "
+        "| double bookings "
+        "| filled in (s) | total (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = {
+        "service": "`book_appointment` (service)",
+        "raw": "raw psycopg INSERT + exclusion constraint (baseline)",
+    }
+    for variant, name in names.items():
+        o = result[variant]
+        fill = "-" if o["fill_seconds"] is None else f"{o['fill_seconds']:.2f}"
+        lines.append(
+            f"| {name} | {o['bookings_per_s']:.1f} | {o['attempts_per_s']:.1f} | {o['bookings']} "
+            f"| {o['conflicts']} ({o['deadlocks']}) | {o['errors']} | {o['double_bookings']} "
+            f"| {fill} | {o['seconds']:.2f} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Service / raw throughput: **{result['ratio']:.0%}**. Goal ({result['goal']}) met: "
+        f"{yes_no(result['goal_met'])}.",
+        "",
+    ]
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def availability_section(result: dict[str, Any]) -> list[str]:
+    """bench/availability.py's figures: engine against the brute-force reference."""
+    lines = ["## Availability engine (`bench/availability.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    variants = {"engine": "`free_slots` (engine)", "reference": "brute-force reference (baseline)"}
+    lines += [
+        f"{_cell(result.get('days'))} days of one dense agenda "
+        f"({_cell(result.get('busy_intervals'))} busy intervals, "
+        f"{_cell(result.get('free_slots'))} free slots), in-process.",
+        "",
+        "| variant | runs | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {_cell(result.get(f'{key}_runs'))} | {_cell(result.get(f'{key}_p50_ms'))} "
+            f"| {_cell(result.get(f'{key}_p95_ms'))} |"
+            for key, name in variants.items()
+        ),
+        "",
+        f"Engine x{_cell(result.get('speedup'))} faster than the reference (p50). Goal p95 < "
+        f"{_cell(result.get('goal_p95_ms'))} ms met: {yes_no(result.get('goal_met'))}.",
+    ]
+    known = {"bench", "days", "busy_intervals", "free_slots", "speedup", "goal_p95_ms", "goal_met"}
+    known |= {f"{key}_{metric}" for key in variants for metric in ("runs", "p50_ms", "p95_ms")}
+    lines += [f"- {key}: {value}" for key, value in result.items() if key not in known]
+    return [*lines, ""]
+
+
+def seed_section(result: dict[str, Any] | None) -> list[str]:
+    lines = ["## seed_demo at benchmark scale", ""]
+    if result is None:
+        return [*lines, "Not run this time (`--no-with-seed`).", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    return [
+        *lines,
+        f"`manage.py seed_demo {' '.join(SEED_ARGS)}` on a fresh PostgreSQL database: "
+        f"**{result['seconds']:.0f} s** (created {result['created']}).",
+        "",
+    ]
+
+
+def render(facts: dict[str, str], race: dict, availability: dict, seed: dict | None) -> str:
+    return "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"Written by `make bench` (`python bench/run.py`) on {facts['date']}. Machine: "
+            f"{facts['cpus']} CPUs ({facts['system']}), load average {facts['load']} at the "
+            f"start, Python {facts['python']}, PostgreSQL {facts['postgres']}.",
+            "Each figure comes with a baseline measured in the same run.",
+            "",
+            *race_section(race),
+            *availability_section(availability),
+            *seed_section(seed),
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--with-seed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time seed_demo at 2000 practitioners / 50000 patients / 60 days (~3 min)",
+    )
+    args = parser.parse_args()
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
+    database_url(base_url, "postgres")  # exits early unless it is PostgreSQL
+    facts = machine(base_url)
+    availability = run_json("bench/availability.py", timeout=600)
+    race = run_json("bench/booking_race.py", timeout=900)
+    seed = time_seed(base_url) if args.with_seed else None
+    text = render(facts, race, availability, seed)
+    RESULTS.write_text(text)
+    print(text)
+    failed = [result for result in (race, availability, seed or {}) if "error" in result]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
