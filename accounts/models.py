@@ -1,5 +1,6 @@
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -47,6 +48,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = EncryptedTextField(_("email address"))
     email_index = BlindIndexField(source="email", kind="email", unique=True)
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.PATIENT)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff status"), default=False)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)

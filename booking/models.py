@@ -90,3 +90,50 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Appointment.Status.DONE: frozenset({Appointment.Status.ARRIVED}),
     Appointment.Status.CANCELLED: frozenset(),
 }
+
+
+class WaitlistEntry(models.Model):
+    """A patient who would take an earlier slot than their booked appointment."""
+
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, related_name="waitlist_entry"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("waiting-list entry")
+        verbose_name_plural = _("waiting-list entries")
+
+    def __str__(self) -> str:
+        return f"Waiting-list entry #{self.pk}"
+
+
+class WaitlistOffer(models.Model):
+    """A freed slot offered to a waitlisted patient; the first to take it gets it."""
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", _("Offered")
+        TAKEN = "taken", _("Taken")
+        GONE = "gone", _("Taken by someone else")
+        EXPIRED = "expired", _("Expired")
+
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="offers")
+    start = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("waiting-list offer")
+        verbose_name_plural = _("waiting-list offers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry", "start"], name="booking_waitlistoffer_once_per_slot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiting-list offer #{self.pk} ({self.status})"

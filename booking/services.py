@@ -26,6 +26,14 @@ from booking.errors import (
 from booking.models import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, Appointment
 from booking.selectors import access_appointment, staff_level
 from booking.slots import booking_window, load_schedules
+from notifications.models import Notification
+from notifications.services import (
+    appointment_messages,
+    cancel_pending_reminders,
+    notify_appointment,
+    queue,
+    reminders_for,
+)
 from patients.models import Patient, Relative
 from practitioners.models import Practitioner, StaffAccess, VisitReason
 
@@ -180,6 +188,10 @@ def book_appointment(
         booked_by=actor.user,
     )
     record_access(actor=actor, action=Action.CREATE, appointments=[appointment])
+    queue(
+        appointment_messages(kind=Notification.Kind.CONFIRMATION, appointment=appointment)
+        + reminders_for(appointment=appointment)
+    )
     return appointment
 
 
@@ -261,6 +273,8 @@ def cancel_appointment(*, actor: Actor, appointment_id: int, reason: str = "") -
     by = _ensure_may_change(actor, appointment)
     _cancel(appointment, by=by, actor=actor, reason=reason)
     record_access(actor=actor, action=Action.CANCEL, appointments=[appointment])
+    cancel_pending_reminders(appointment=appointment)
+    notify_appointment(kind=Notification.Kind.CANCELLATION, appointment=appointment)
     return appointment
 
 
@@ -291,6 +305,11 @@ def reschedule_appointment(*, actor: Actor, appointment_id: int, start: datetime
     )
     record_access(actor=actor, action=Action.RESCHEDULE, appointments=[old])
     record_access(actor=actor, action=Action.CREATE, appointments=[new])
+    cancel_pending_reminders(appointment=old)
+    queue(
+        appointment_messages(kind=Notification.Kind.RESCHEDULE, appointment=new)
+        + reminders_for(appointment=new)
+    )
     return new
 
 

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "practitioners",
     "patients",
     "booking",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +175,29 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing happens after a booking has committed: fail fast when Redis is down (the outbox row
+# stays pending and the relay sends it later) rather than hold the patient's request.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    "relay-notifications": {"task": "notifications.tasks.relay_pending", "schedule": 60.0},
+    "expire-waitlist-offers": {
+        "task": "notifications.tasks.expire_waitlist_offers",
+        "schedule": 60.0,
+    },
+}
+
+# --- Notifications --------------------------------------------------------------------------
+CRENEAU_BASE_URL = os.environ.get("CRENEAU_BASE_URL", "http://127.0.0.1:8000")
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "notifications.sms.FileSmsBackend")
+SMS_FILE_PATH = VAR_DIR / "outbox" / "sms"
+NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
+NOTIFICATIONS_RETRY_BASE_SECONDS = int(os.environ.get("NOTIFICATIONS_RETRY_BASE_SECONDS", "30"))
+NOTIFICATIONS_CLAIM_SECONDS = 120  # a send taking longer is presumed dead and handed out again
+NOTIFICATIONS_RELAY_GRACE_SECONDS = 120
+NOTIFICATIONS_RELAY_LIMIT = 20_000
+NOTIFICATIONS_BATCH_SIZE = 100
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -17,6 +17,10 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value})
 
 
+def default_reminder_hours() -> list[int]:
+    return [24, 2]
+
+
 class Specialty(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
@@ -76,6 +80,13 @@ class Practitioner(models.Model):
         _("booking horizon (days)"),
         default=60,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
+    reminders_enabled = models.BooleanField(_("send reminders"), default=True)
+    reminder_hours = models.JSONField(
+        _("reminders (hours before)"),
+        default=default_reminder_hours,
+        blank=True,
+        help_text=_("For example [24, 2]: a reminder the day before and two hours before."),
     )
     cancellation_notice_hours = models.PositiveSmallIntegerField(
         _("cancellation notice (hours)"), default=24, validators=[MaxValueValidator(24 * 14)]

@@ -58,3 +58,18 @@ def clinic(db, frozen_now):
     return SimpleNamespace(
         practitioner=practitioner, reason=reason, patient=patient, slot=slot, tz=tz
     )
+
+
+@pytest.fixture(autouse=True)
+def _messages_stay_in_memory(settings):  # type: ignore[no-untyped-def]
+    """Emails (pytest-django's locmem backend) and SMS land in memory; Celery runs tasks in the
+    test process. The worker tests (tests/notifications/test_worker.py) opt out of the latter."""
+    from config.celery import app
+    from notifications import sms
+
+    settings.SMS_BACKEND = "notifications.sms.LocmemSmsBackend"
+    sms.outbox.clear()
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager

@@ -444,7 +444,7 @@ def test_appointments_need_an_authenticated_user(db, api_client, method, url):
 
 
 def test_patient_books_through_the_api(clinic, patient_client, django_assert_max_num_queries):
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(20):
         response = patient_client.post(
             f"{API}/appointments/",
             booking_body(clinic),
@@ -614,7 +614,7 @@ def test_account_without_patient_profile_gets_400(clinic):
 def test_patient_cancels_through_the_api(clinic, patient_client, django_assert_max_num_queries):
     appointment = booked_at(clinic, clinic.slot)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):
         response = patient_client.post(
             f"{API}/appointments/{appointment.pk}/cancel/", {"reason": "better"}, format="json"
         )
