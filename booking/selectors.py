@@ -54,7 +54,12 @@ def visible_appointments(actor: Actor) -> QuerySet[Appointment]:
 
 def _with_relations(appointments: QuerySet[Appointment]) -> QuerySet[Appointment]:
     return appointments.select_related(
-        "practitioner__practice", "practitioner__specialty", "reason", "patient", "relative"
+        "practitioner__practice",
+        "practitioner__specialty",
+        "reason",
+        "patient",
+        "relative",
+        "waitlist_entry",
     )
 
 

@@ -26,6 +26,7 @@ from booking.errors import (
 from booking.models import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, Appointment
 from booking.selectors import access_appointment, staff_level
 from booking.slots import booking_window, load_schedules
+from booking.waitlist import offer_freed_slot
 from notifications.models import Notification
 from notifications.services import (
     appointment_messages,
@@ -275,6 +276,9 @@ def cancel_appointment(*, actor: Actor, appointment_id: int, reason: str = "") -
     record_access(actor=actor, action=Action.CANCEL, appointments=[appointment])
     cancel_pending_reminders(appointment=appointment)
     notify_appointment(kind=Notification.Kind.CANCELLATION, appointment=appointment)
+    offer_freed_slot(
+        practitioner=appointment.practitioner, start=appointment.start, end=appointment.end
+    )
     return appointment
 
 
@@ -305,6 +309,9 @@ def reschedule_appointment(*, actor: Actor, appointment_id: int, start: datetime
     )
     record_access(actor=actor, action=Action.RESCHEDULE, appointments=[old])
     record_access(actor=actor, action=Action.CREATE, appointments=[new])
+    # After the insert: a move by a quarter hour overlaps its old slot, which is free only
+    # in part; the waiting list checks what is really bookable now.
+    offer_freed_slot(practitioner=old.practitioner, start=old.start, end=old.end)
     cancel_pending_reminders(appointment=old)
     queue(
         appointment_messages(kind=Notification.Kind.RESCHEDULE, appointment=new)

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role, User
 from audit.actors import actor_for
-from booking import services
+from booking import services, waitlist
 from booking.errors import InvalidTransition, SlotNotOffered, SlotUnavailable, TooLateToCancel
 from booking.forms import BookingForm, SearchForm
 from booking.models import Appointment
@@ -257,3 +257,63 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
         actor=actor, start_from=timezone.now() - timedelta(days=1), limit=MY_APPOINTMENTS_LIMIT
     )
     return render(request, "booking/my_appointments.html", {"appointments": page.items})
+
+
+# --- Waiting list -----------------------------------------------------------------------------
+# Refusals a patient can run into by waiting too long or losing a race: a message, not an error
+# page. NotVisible (another patient's offer or appointment) still answers 404.
+WAITLIST_REFUSALS = (
+    waitlist.OfferUnavailable,
+    SlotUnavailable,
+    SlotNotOffered,
+    TooLateToCancel,
+    InvalidTransition,
+)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def waitlist_offer(request: HttpRequest, offer_id: int) -> HttpResponse:
+    """The page an offer's message links to: the freed time next to the current one; POST takes
+    it."""
+    actor = actor_for(request)
+    if request.method == "POST":
+        try:
+            waitlist.take_waitlist_offer(actor=actor, offer_id=offer_id)
+        except WAITLIST_REFUSALS as exc:
+            messages.warning(request, exc.message)
+        else:
+            messages.success(request, _("Your appointment has been moved to the earlier time."))
+        return redirect("my-appointments")
+    offer = waitlist.access_waitlist_offer(actor=actor, offer_id=offer_id)
+    appointment = offer.entry.appointment
+    return render(
+        request,
+        "booking/waitlist_offer.html",
+        {
+            "offer": offer,
+            "appointment": appointment,
+            "practitioner": appointment.practitioner,
+            "new_end": offer.start + appointment.reason.duration,
+            "unavailable": waitlist.offer_unavailable_reason(offer, now=timezone.now()),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def waitlist_join(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    """Join the waiting list for an earlier slot; with `leave=1`, leave it."""
+    actor = actor_for(request)
+    try:
+        if request.POST.get("leave"):
+            waitlist.leave_waitlist(actor=actor, appointment_id=appointment_id)
+            done = _("You have left the waiting list.")
+        else:
+            waitlist.join_waitlist(actor=actor, appointment_id=appointment_id)
+            done = _("You are on the waiting list: we will tell you if an earlier slot frees up.")
+    except WAITLIST_REFUSALS as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("my-appointments")

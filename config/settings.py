@@ -194,7 +194,8 @@ SMS_BACKEND = os.environ.get("SMS_BACKEND", "notifications.sms.FileSmsBackend")
 SMS_FILE_PATH = VAR_DIR / "outbox" / "sms"
 NOTIFICATIONS_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATIONS_MAX_ATTEMPTS", "5"))
 NOTIFICATIONS_RETRY_BASE_SECONDS = int(os.environ.get("NOTIFICATIONS_RETRY_BASE_SECONDS", "30"))
-NOTIFICATIONS_CLAIM_SECONDS = 120  # a send taking longer is presumed dead and handed out again
+# A send taking longer is presumed dead and handed out again: keep it above the slowest batch.
+NOTIFICATIONS_CLAIM_SECONDS = int(os.environ.get("NOTIFICATIONS_CLAIM_SECONDS", "120"))
 NOTIFICATIONS_RELAY_GRACE_SECONDS = 120
 NOTIFICATIONS_RELAY_LIMIT = 20_000
 NOTIFICATIONS_BATCH_SIZE = 100
@@ -304,3 +305,5 @@ ADMIN_URL = os.environ.get("ADMIN_URL", "admin/")
 
 # --- Creneau --------------------------------------------------------------------------------
 CRENEAU_API_MAX_DAYS = 31
+CRENEAU_WAITLIST_OFFER_MINUTES = int(os.environ.get("CRENEAU_WAITLIST_OFFER_MINUTES", "30"))
+CRENEAU_WAITLIST_MAX_OFFERS = int(os.environ.get("CRENEAU_WAITLIST_MAX_OFFERS", "5"))

@@ -3,7 +3,7 @@
 only after commit. If Redis is down then, the relay picks the row up later."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -26,11 +26,11 @@ URGENT_KINDS = {Kind.WAITLIST_OFFER, Kind.CANCELLATION}
 def enqueue(notification_ids: list[int]) -> None:
     """Hand rows to Celery. A broker failure is logged, never raised: the rows stay pending and
     the relay (every minute) enqueues them again, so nothing is lost."""
-    from notifications.tasks import deliver_notifications
-
     if not notification_ids:
         return
     try:
+        from notifications.tasks import deliver_notifications
+
         deliver_notifications.delay(notification_ids)
     except Exception:  # kombu raises several unrelated types when the broker is unreachable
         logger.warning(
@@ -86,13 +86,14 @@ def queue(rows: list[Notification]) -> list[Notification]:
         row.enqueued_at = now if row.scheduled_for <= now else None
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     if due:
-        transaction.on_commit(partial(_enqueue_keys, due))
+        # robust: the change is committed by then; a failure here must not turn it into a 500.
+        transaction.on_commit(partial(_enqueue_keys, due), robust=True)
     return rows
 
 
 def _patient_channels(appointment: Appointment, kind: str) -> list[str]:
     patient = appointment.patient
-    available = [
+    available: list[str] = [
         c
         for c, present in ((Channel.EMAIL, patient.email), (Channel.SMS, patient.phone))
         if present
@@ -138,9 +139,11 @@ def notify_appointment(*, kind: str, appointment: Appointment) -> list[Notificat
 def reminder_due(start: datetime, *, hours: int, tz: Any) -> datetime:
     """When a reminder `hours` before `start` goes out. Whole days are counted on the practice's
     wall clock, so the reminder of a Monday 09:00 appointment after a DST change still goes out
-    on Sunday at 09:00 local time, not at 08:00 or 10:00."""
+    on Sunday at 09:00 local time, not at 08:00 or 10:00. Other spans are elapsed hours."""
     if hours % 24:
-        return start - timedelta(hours=hours)
+        # In UTC: arithmetic on a datetime carrying a zone (as bookings pass it) is wall-clock
+        # arithmetic, an hour off when the span crosses a DST change.
+        return (start.astimezone(UTC) - timedelta(hours=hours)).astimezone(start.tzinfo)
     local = start.astimezone(tz).replace(tzinfo=None) - timedelta(days=hours // 24)
     return local.replace(tzinfo=tz).astimezone(start.tzinfo)
 

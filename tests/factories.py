@@ -9,7 +9,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import Role, User
 from audit.actors import Actor
 from audit.models import ActorKind, Channel
-from booking.models import Appointment
+from booking.models import Appointment, WaitlistEntry, WaitlistOffer
 from patients.models import Patient, Relative
 from practitioners.models import (
     Absence,
@@ -162,3 +162,25 @@ def make_actor(user: User | None = None, *, channel: str = Channel.API) -> Actor
 def secretary_of(practitioner: Practitioner, *, level: str = StaffAccess.Level.MANAGE) -> User:
     """A secretary account granted `level` on the practitioner's agenda."""
     return StaffAccessFactory(practitioner=practitioner, level=level).user
+
+
+class WaitlistEntryFactory(DjangoModelFactory):
+    """A waiting-list entry for a booked appointment three days ahead."""
+
+    class Meta:
+        model = WaitlistEntry
+
+    appointment = factory.SubFactory(AppointmentFactory)
+    active = True
+
+
+class WaitlistOfferFactory(DjangoModelFactory):
+    """An open offer of the slot an hour before the entry's appointment, for 30 minutes."""
+
+    class Meta:
+        model = WaitlistOffer
+
+    entry = factory.SubFactory(WaitlistEntryFactory)
+    start = factory.LazyAttribute(lambda o: o.entry.appointment.start - timedelta(hours=1))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
+    status = WaitlistOffer.Status.OFFERED
