@@ -7,7 +7,7 @@ provider's idempotency key for SMS) so the provider or the recipient's client dr
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit.actors import system_actor
 from audit.models import Action, Channel
 from audit.services import record_access
-from notifications.messages import Message, NothingToSend, build_message
+from notifications.messages import Message, NothingToSend, build_message, message_id
 from notifications.models import Notification
 from notifications.sms import SmsMessage, get_sms_backend
 
@@ -72,7 +72,9 @@ def claim(ids: Iterable[int]) -> list[Notification]:
         )
     )
     # Building the messages reads appointment data: recorded like any other access.
-    appointments = [n.appointment for n in claimed if n.appointment is not None]
+    # One event per appointment, however many of its messages (email, SMS, practitioner) go out.
+    read = {n.appointment_id: n.appointment for n in claimed if n.appointment is not None}
+    appointments = list(read.values())
     if appointments:
         record_access(actor=DELIVERY_ACTOR, action=Action.VIEW, appointments=appointments)
     return claimed
@@ -83,26 +85,29 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 
-def _finish(notification: Notification, **changes: object) -> None:
-    # Only the claim holder may finish a row: the status check is the second half of the swap.
-    Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(
-        claimed_until=None, **changes
-    )
+def _finish(notification: Notification, **changes: object) -> bool:
+    """Whether this worker still held the row. Only the claim holder may finish it: the status
+    and the claim's deadline are the second half of the swap, so a worker whose claim expired
+    (and was taken over by another) cannot overwrite the new holder's outcome."""
+    updated = Notification.objects.filter(
+        pk=notification.pk, status=Status.SENDING, claimed_until=notification.claimed_until
+    ).update(claimed_until=None, **changes)
+    return updated == 1
 
 
 def _record_error(notification: Notification, error: Exception, outcome: Outcome) -> None:
     # The exception type only: a provider's message may quote the address or the text.
     text = type(error).__name__
     if notification.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
-        _finish(notification, status=Status.FAILED, last_error=text)
-        outcome.failed.append(notification.pk)
-        logger.warning(
-            "notification %s failed after %s attempts", notification.pk, notification.attempts
-        )
+        if _finish(notification, status=Status.FAILED, last_error=text):
+            outcome.failed.append(notification.pk)
+            logger.warning(
+                "notification %s failed after %s attempts", notification.pk, notification.attempts
+            )
         return
     retry_at = timezone.now() + backoff(notification.attempts)
-    _finish(notification, status=Status.PENDING, scheduled_for=retry_at, last_error=text)
-    outcome.retried.append(notification.pk)
+    if _finish(notification, status=Status.PENDING, scheduled_for=retry_at, last_error=text):
+        outcome.retried.append(notification.pk)
 
 
 def _email(notification: Notification, message: Message) -> EmailMessage:
@@ -110,30 +115,61 @@ def _email(notification: Notification, message: Message) -> EmailMessage:
         subject=message.subject,
         body=message.body,
         to=[message.to],
-        headers={"Message-ID": f"<{notification.idempotency_key.replace(':', '.')}@creneau>"},
+        headers={"Message-ID": message_id(notification.idempotency_key)},
     )
     for name, content, mimetype in message.attachments:
         email.attach(name, content, mimetype)
     return email
 
 
-def _send_emails(batch: list[tuple[Notification, Message]], outcome: Outcome) -> None:
-    connection = get_connection()  # one connection for the batch, not one per message
+# One connection (or provider client) for the batch, and one message per call unless the backend
+# declares `atomic_batches`: a provider that fails on the k-th message of a batched call (SMTP
+# does) has already sent the ones before it, and retrying them one by one would send them twice.
+
+
+def _sent_in_one_call(
+    send_all: Callable[[], object],
+    backend: object,
+    batch: list[tuple[Notification, Message]],
+    outcome: Outcome,
+) -> bool:
+    """Whether the batch went out in one call. Tried only when the backend declares that a failed
+    call may be retried message by message without sending anything twice; on failure the
+    caller does that, to find the message at fault without blocking the others."""
+    if not getattr(backend, "atomic_batches", False):
+        return False
     try:
-        connection.send_messages([_email(n, m) for n, m in batch])
-    except Exception:  # some message broke the batch: find which, one by one
-        for notification, message in batch:
-            _send_one(
-                lambda n=notification, m=message: connection.send_messages([_email(n, m)]),
-                notification,
-                outcome,
-            )
-        return
-    finally:
-        connection.close()
+        send_all()
+    except Exception:
+        return False
     for notification, _message in batch:
         _finish(notification, status=Status.SENT, sent_at=timezone.now(), last_error="")
         outcome.sent.append(notification.pk)
+    return True
+
+
+def _send_emails(batch: list[tuple[Notification, Message]], outcome: Outcome) -> None:
+    connection = get_connection()
+    try:
+        connection.open()  # kept open across the calls below (SMTP closes what it opened itself)
+    except Exception as error:  # server unreachable: every row of the batch is retried
+        for notification, _message in batch:
+            _record_error(notification, error, outcome)
+        return
+
+    def send(notification: Notification, message: Message) -> object:
+        return connection.send_messages([_email(notification, message)])
+
+    def send_all() -> object:
+        return connection.send_messages([_email(n, m) for n, m in batch])
+
+    try:
+        if _sent_in_one_call(send_all, connection, batch, outcome):
+            return
+        for notification, message in batch:
+            _send_one(send, notification, message, outcome)
+    finally:
+        connection.close()
 
 
 def _sms(notification: Notification, message: Message) -> SmsMessage:
@@ -143,30 +179,40 @@ def _sms(notification: Notification, message: Message) -> SmsMessage:
 
 
 def _send_sms(batch: list[tuple[Notification, Message]], outcome: Outcome) -> None:
-    backend = get_sms_backend()
     try:
-        backend.send_messages([_sms(n, m) for n, m in batch])
-    except Exception:
-        for notification, message in batch:
-            _send_one(
-                lambda n=notification, m=message: backend.send_messages([_sms(n, m)]),
-                notification,
-                outcome,
-            )
+        backend = get_sms_backend()
+    except Exception as error:
+        for notification, _message in batch:
+            _record_error(notification, error, outcome)
         return
-    for notification, _message in batch:
-        _finish(notification, status=Status.SENT, sent_at=timezone.now(), last_error="")
-        outcome.sent.append(notification.pk)
+
+    def send(notification: Notification, message: Message) -> object:
+        return backend.send_messages([_sms(notification, message)])
+
+    def send_all() -> object:
+        return backend.send_messages([_sms(n, m) for n, m in batch])
+
+    if _sent_in_one_call(send_all, backend, batch, outcome):
+        return
+    for notification, message in batch:
+        _send_one(send, notification, message, outcome)
 
 
-def _send_one(send: object, notification: Notification, outcome: Outcome) -> None:
+def _send_one(
+    send: Callable[[Notification, Message], object],
+    notification: Notification,
+    message: Message,
+    outcome: Outcome,
+) -> None:
     try:
-        send()  # type: ignore[operator]
+        send(notification, message)
     except Exception as error:  # any provider failure is retried, then marked failed
         _record_error(notification, error, outcome)
-    else:
-        _finish(notification, status=Status.SENT, sent_at=timezone.now(), last_error="")
-        outcome.sent.append(notification.pk)
+        return
+    # Finished right after its own send, not at the end of the batch: a long batch must not
+    # outlive the claims of the rows it has already sent.
+    _finish(notification, status=Status.SENT, sent_at=timezone.now(), last_error="")
+    outcome.sent.append(notification.pk)
 
 
 def deliver(ids: Iterable[int]) -> Outcome:

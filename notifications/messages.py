@@ -46,6 +46,12 @@ def absolute(path: str) -> str:
     return settings.CRENEAU_BASE_URL.rstrip("/") + path
 
 
+def message_id(idempotency_key: str) -> str:
+    """Derived from the idempotency key: a resend after a worker died mid-send carries the same
+    Message-ID, and the recipient's client treats it as the message it already has."""
+    return f"<{idempotency_key.replace(':', '.')}@creneau>"
+
+
 def _appointment(notification: Notification) -> Appointment | None:
     if notification.waitlist_offer_id is not None:
         return notification.waitlist_offer.entry.appointment  # type: ignore[union-attr]

@@ -17,6 +17,11 @@ class SmsMessage:
 
 
 class BaseSmsBackend:
+    # True when a failed `send_messages` call may be retried message by message without any
+    # message reaching its recipient twice: the provider sends all of a call or none, or drops a
+    # repeated idempotency key. Delivery then sends a whole batch in one call.
+    atomic_batches = False
+
     def __init__(self, **kwargs: Any) -> None:
         pass
 
@@ -27,6 +32,8 @@ class BaseSmsBackend:
 class FileSmsBackend(BaseSmsBackend):
     """Writes each message to SMS_FILE_PATH/<idempotency key>.txt: a resend overwrites the same
     file, so the sink itself holds each message once (the development default)."""
+
+    atomic_batches = True  # a message written twice is one file
 
     def send_messages(self, messages: list[SmsMessage]) -> int:
         folder = Path(settings.SMS_FILE_PATH)
