@@ -1,5 +1,8 @@
 """The .ics attached to confirmations: no visit reason or specialty, only when and where."""
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.utils import timezone
 from icalendar import Calendar, Event
 
@@ -17,6 +20,12 @@ def _lineage(appointment: Appointment) -> tuple[Appointment, int]:
     return first, moves
 
 
+def site_domain() -> str:
+    """This installation's host: Message-IDs and calendar UIDs must not collide with those of
+    another Creneau installation the same patient uses."""
+    return urlsplit(settings.CRENEAU_BASE_URL).hostname or "creneau.invalid"
+
+
 def appointment_ics(appointment: Appointment, *, summary: str) -> bytes:
     practice = appointment.practitioner.practice
     first, moves = _lineage(appointment)
@@ -25,7 +34,7 @@ def appointment_ics(appointment: Appointment, *, summary: str) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     event = Event()
-    event.add("uid", f"appointment-{first.pk}@creneau")
+    event.add("uid", f"appointment-{first.pk}@{site_domain()}")
     event.add("sequence", moves)
     event.add("dtstamp", timezone.now())
     event.add("dtstart", appointment.start)

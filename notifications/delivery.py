@@ -136,16 +136,29 @@ def _sent_in_one_call(
     """Whether the batch went out in one call. Tried only when the backend declares that a failed
     call may be retried message by message without sending anything twice; on failure the
     caller does that, to find the message at fault without blocking the others."""
-    if not getattr(backend, "atomic_batches", False):
+    if len(batch) < 2 or not getattr(backend, "atomic_batches", False):
         return False
     try:
         send_all()
     except Exception:
         return False
-    for notification, _message in batch:
-        _finish(notification, status=Status.SENT, sent_at=timezone.now(), last_error="")
-        outcome.sent.append(notification.pk)
+    _finish_sent([notification for notification, _message in batch], outcome)
     return True
+
+
+def _finish_sent(notifications: list[Notification], outcome: Outcome) -> None:
+    """Mark a batch sent in one UPDATE per claim (a claim gives all its rows one deadline)."""
+    by_claim: dict[datetime | None, list[int]] = {}
+    for notification in notifications:
+        by_claim.setdefault(notification.claimed_until, []).append(notification.pk)
+    now = timezone.now()
+    for claimed_until, ids in by_claim.items():
+        held = Notification.objects.filter(
+            pk__in=ids, status=Status.SENDING, claimed_until=claimed_until
+        )
+        held_ids = list(held.values_list("pk", flat=True))
+        held.update(status=Status.SENT, sent_at=now, claimed_until=None, last_error="")
+        outcome.sent.extend(held_ids)
 
 
 def _send_emails(batch: list[tuple[Notification, Message]], outcome: Outcome) -> None:

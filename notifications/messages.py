@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import formats, translation
 
 from booking.models import Appointment, WaitlistOffer
-from notifications.calendar import appointment_ics
+from notifications.calendar import appointment_ics, site_domain
 from notifications.models import Notification
 
 ICS_KINDS = {Notification.Kind.CONFIRMATION, Notification.Kind.RESCHEDULE}
@@ -49,7 +49,7 @@ def absolute(path: str) -> str:
 def message_id(idempotency_key: str) -> str:
     """Derived from the idempotency key: a resend after a worker died mid-send carries the same
     Message-ID, and the recipient's client treats it as the message it already has."""
-    return f"<{idempotency_key.replace(':', '.')}@creneau>"
+    return f"<{idempotency_key.replace(':', '.')}@{site_domain()}>"
 
 
 def _appointment(notification: Notification) -> Appointment | None:

@@ -33,6 +33,8 @@ def enqueue(notification_ids: list[int]) -> None:
 
         deliver_notifications.delay(notification_ids)
     except Exception:  # kombu raises several unrelated types when the broker is unreachable
+        # Not handed out after all: the relay's next run (within a minute) takes them.
+        Notification.objects.filter(pk__in=notification_ids).update(enqueued_at=None)
         logger.warning(
             "broker unreachable; %d notification(s) left for the relay", len(notification_ids)
         )

@@ -268,7 +268,7 @@ def test_message_id_derives_from_the_idempotency_key(appointment):
     )
     deliver([notification.pk])
 
-    expected = f"<confirmation.{appointment.pk}.patient.email@creneau>"
+    expected = f"<confirmation.{appointment.pk}.patient.email@127.0.0.1>"  # CRENEAU_BASE_URL's host
     assert [email.message()["Message-ID"] for email in mail.outbox] == [expected, expected]
 
 

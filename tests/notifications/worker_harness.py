@@ -29,7 +29,7 @@ from notifications.sms import BaseSmsBackend, SmsMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 SMS_SINK = "tests.notifications.worker_harness.FileSmsSink"
-MESSAGE_ID = re.compile(rb"^Message-ID: <([^@>]+)@creneau>", re.MULTILINE)
+MESSAGE_ID = re.compile(rb"^Message-ID: <([^@>]+)@[^>]+>", re.MULTILINE)
 
 
 class ProviderUnavailable(Exception):
