@@ -1,9 +1,9 @@
 """SMS backends: the same shape as Django's email backends (`send_messages` returns the number
 sent and raises on failure). Chosen by settings.SMS_BACKEND."""
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -16,17 +16,15 @@ class SmsMessage:
     idempotency_key: str
 
 
-class BaseSmsBackend:
+class BaseSmsBackend(ABC):
     # True when a failed `send_messages` call may be retried message by message without any
     # message reaching its recipient twice: the provider sends all of a call or none, or drops a
     # repeated idempotency key. Delivery then sends a whole batch in one call.
     atomic_batches = False
 
-    def __init__(self, **kwargs: Any) -> None:
-        pass
-
+    @abstractmethod
     def send_messages(self, messages: list[SmsMessage]) -> int:
-        raise NotImplementedError  # pragma: no cover - interface
+        """Send the messages; return how many were sent; raise when the provider refuses."""
 
 
 class FileSmsBackend(BaseSmsBackend):
