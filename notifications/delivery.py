@@ -67,6 +67,7 @@ def claim(ids: Iterable[int]) -> list[Notification]:
             "appointment__practitioner__user",
             "appointment__patient__user",
             "appointment__relative",
+            "appointment__rescheduled_from",
             "waitlist_offer__entry__appointment",
             "recipient_user",
         )

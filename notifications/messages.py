@@ -114,6 +114,8 @@ def _context(notification: Notification, appointment: Appointment | None) -> dic
         book_url=absolute(practitioner.get_absolute_url()),
         agenda_url=absolute("/agenda/"),
     )
+    if appointment.rescheduled_from is not None:
+        context["previous"] = _when(appointment.rescheduled_from.start, tz)
     return context
 
 
@@ -135,7 +137,8 @@ def build_message(notification: Notification) -> Message:
         return Message(to=recipient.address, subject="", body=text)
     subject_line, _, body = text.partition("\n")
     attachments = []
-    if notification.kind in ICS_KINDS and appointment is not None:
+    for_patient = notification.recipient == Notification.Recipient.PATIENT
+    if notification.kind in ICS_KINDS and for_patient and appointment is not None:
         summary = SUMMARY[language].format(appointment.practitioner)
         ics = appointment_ics(appointment, summary=summary)
         attachments.append(("rendez-vous.ics", ics, "text/calendar"))

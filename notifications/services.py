@@ -93,23 +93,33 @@ def queue(rows: list[Notification]) -> list[Notification]:
     return rows
 
 
-def _patient_channels(appointment: Appointment, kind: str) -> list[str]:
+def _patient_channels(appointment: Appointment, kind: str, *, urgent: bool = False) -> list[str]:
     patient = appointment.patient
     available: list[str] = [
         c
         for c, present in ((Channel.EMAIL, patient.email), (Channel.SMS, patient.phone))
         if present
     ]
-    if kind in URGENT_KINDS:
+    if urgent or kind in URGENT_KINDS:
         return available
     if kind == Kind.REMINDER:
         return available[-1:]  # an SMS when there is a phone: reminders are read on the go
     return available[:1]  # email first, SMS for those without one
 
 
+def _changed_by_patient(kind: str, appointment: Appointment) -> bool:
+    if kind == Kind.CANCELLATION:
+        return appointment.cancelled_by == Appointment.CancelledBy.PATIENT
+    previous = appointment.rescheduled_from if kind == Kind.RESCHEDULE else None
+    return previous is not None and previous.cancelled_by == Appointment.CancelledBy.PATIENT
+
+
 def appointment_messages(*, kind: str, appointment: Appointment) -> list[Notification]:
-    """Unsaved rows telling the patient what happened to their appointment; a patient's
-    cancellation is also told to the practitioner, whose slot is free again."""
+    """Unsaved rows telling the patient what happened to their appointment. A change the patient
+    made is also told to the practitioner (their agenda changed); a change the practice made
+    reaches the patient on every channel they have, since they did not expect it."""
+    by_patient = _changed_by_patient(kind, appointment)
+    urgent = kind == Kind.RESCHEDULE and not by_patient
     rows = [
         outbox_row(
             kind=kind,
@@ -118,10 +128,10 @@ def appointment_messages(*, kind: str, appointment: Appointment) -> list[Notific
             key=f"{kind}:{appointment.pk}:patient:{channel}",
             appointment=appointment,
         )
-        for channel in _patient_channels(appointment, kind)
+        for channel in _patient_channels(appointment, kind, urgent=urgent)
     ]
-    cancelled_by_patient = appointment.cancelled_by == Appointment.CancelledBy.PATIENT
-    if kind == Kind.CANCELLATION and cancelled_by_patient and appointment.practitioner.user_id:
+    practice_told = kind in {Kind.CANCELLATION, Kind.RESCHEDULE}
+    if practice_told and by_patient and appointment.practitioner.user_id:
         rows.append(
             outbox_row(
                 kind=kind,

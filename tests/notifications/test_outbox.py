@@ -222,9 +222,13 @@ def test_rescheduling_sends_one_message_and_moves_the_reminders(
             actor=make_actor(clinic.patient.user), appointment_id=old.pk, start=new_start
         )
 
-    assert rows(kind=Kind.RESCHEDULE) == [("reschedule", "email", "patient")]
-    assert Notification.objects.get(kind=Kind.RESCHEDULE).appointment == new
-    assert len(mail.outbox) == 1
+    # The patient moved it: they are told, and so is the practitioner, whose agenda changed.
+    assert sorted(rows(kind=Kind.RESCHEDULE)) == [
+        ("reschedule", "email", "patient"),
+        ("reschedule", "email", "practitioner"),
+    ]
+    assert {n.appointment for n in Notification.objects.filter(kind=Kind.RESCHEDULE)} == {new}
+    assert len(mail.outbox) == 2
     assert sms.outbox == []
     old_reminders = Notification.objects.filter(appointment=old, kind=Kind.REMINDER)
     assert set(old_reminders.values_list("status", flat=True)) == {Status.CANCELLED}
@@ -234,3 +238,21 @@ def test_rescheduling_sends_one_message_and_moves_the_reminders(
         (new_start - timedelta(hours=2), Status.PENDING),
     ]
     assert not Notification.objects.filter(kind=Kind.CANCELLATION).exists()
+
+
+def test_a_move_by_the_practice_reaches_the_patient_on_every_channel(
+    clinic, django_capture_on_commit_callbacks
+):
+    old = booked_and_delivered(clinic, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reschedule_appointment(
+            actor=make_actor(clinic.practitioner.user),
+            appointment_id=old.pk,
+            start=clinic.slot + timedelta(hours=2),
+        )
+
+    assert sorted(rows(kind=Kind.RESCHEDULE)) == [
+        ("reschedule", "email", "patient"),
+        ("reschedule", "sms", "patient"),
+    ]
