@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "patients",
     "booking",
     "notifications",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +99,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "booking.middleware.DomainErrorMiddleware",
+    # Last: it turns axes' lockout flag into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -202,13 +205,17 @@ NOTIFICATIONS_BATCH_SIZE = 100
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# The lockout backend comes first: it refuses a locked-out client before the password is checked.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend", "accounts.backends.EmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -307,3 +314,34 @@ ADMIN_URL = os.environ.get("ADMIN_URL", "admin/")
 CRENEAU_API_MAX_DAYS = 31
 CRENEAU_WAITLIST_OFFER_MINUTES = int(os.environ.get("CRENEAU_WAITLIST_OFFER_MINUTES", "30"))
 CRENEAU_WAITLIST_MAX_OFFERS = int(os.environ.get("CRENEAU_WAITLIST_MAX_OFFERS", "5"))
+
+# --- Accounts security ----------------------------------------------------------------------
+# Argon2 hashes new passwords; PBKDF2 stays to read (and upgrade on login) older hashes.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(2 * 3600)))
+ACCOUNTS_VERIFICATION_DAYS = int(os.environ.get("ACCOUNTS_VERIFICATION_DAYS", "3"))
+# Signup and password-reset submissions per client IP and hour (cache counter).
+ACCOUNTS_RATE_LIMIT_PER_HOUR = int(os.environ.get("ACCOUNTS_RATE_LIMIT_PER_HOUR", "10"))
+
+# django-axes: lock login for one email from one IP after repeated failures (its app, middleware
+# and backend are in the lists above).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25  # hours: 15 minutes
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A failure while locked must not extend the lock, or an attacker could keep a patient out forever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"
+# Personal data never reaches axes' tables or logs: the blind index stands in for the email, the
+# access log (which would store the plaintext on success) is off, and form fields are masked.
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_CLIENT_STR_CALLABLE = "accounts.lockout.describe_client"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0")) or None

@@ -1,0 +1,141 @@
+"""Account actions: sign up, verify, rate limits. Emails go out after commit, never inside it."""
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from accounts.models import Role, User
+from accounts.tokens import InvalidToken, make_verification_token, read_verification_token
+from patients.models import Patient
+
+log = logging.getLogger(__name__)
+
+
+class RateLimited(Exception):
+    """Too many attempts of one action from one client in the window."""
+
+
+@dataclass(frozen=True)
+class SignupData:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    birth_date: date | None = None
+    phone: str = ""
+
+
+def check_rate_limit(*, scope: str, client: str, limit: int, window_seconds: int) -> None:
+    """Fixed-window counter in the cache; raises RateLimited past `limit` hits per window."""
+    key = f"accounts:rate:{scope}:{client}"
+    # add() only sets a missing key, so the window starts at the first hit and is not extended.
+    if cache.add(key, 1, timeout=window_seconds):
+        return
+    try:
+        hits = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=window_seconds)
+        return
+    if hits > limit:
+        raise RateLimited(scope)
+
+
+def sign_up(*, data: SignupData, next_url: str = "", language: str = "") -> None:
+    """Create an inactive patient account and send its verification link.
+
+    Answers the same way whether or not the email is taken (no account enumeration): an existing
+    account gets a warning (or, if never verified, a fresh verification link) instead.
+    """
+    language = language or settings.LANGUAGE_CODE
+    with transaction.atomic():
+        existing = User.objects.filter_by_email(data.email).first()
+        if existing is None:
+            try:
+                with transaction.atomic():  # savepoint: the blind index is the real guard
+                    user = _create_patient_account(data=data, language=language)
+            except IntegrityError:
+                existing = User.objects.filter_by_email(data.email).get()
+            else:
+                _after_commit_send_verification(user=user, next_url=next_url)
+                return
+        # Hash anyway so a taken address answers as slowly as a new one.
+        make_password(data.password)
+        if existing.is_active:
+            _after_commit_send(user=existing, template="signup_attempt", context={})
+        else:
+            _after_commit_send_verification(user=existing, next_url=next_url)
+
+
+def _create_patient_account(*, data: SignupData, language: str) -> User:
+    user = User.objects.create_user(
+        data.email, data.password, role=Role.PATIENT, is_active=False, language=language
+    )
+    Patient.objects.create(
+        user=user,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        birth_date=data.birth_date,  # type: ignore[misc]  # stubs see the TextField base
+        phone=data.phone,
+        email=user.email,
+    )
+    return user
+
+
+@transaction.atomic
+def verify_email(*, token: str) -> tuple[User | None, str]:
+    """Activate the account a verification link names.
+
+    Returns (user, next_url); user is None when the account was already active (the link was
+    used before), so a forwarded or replayed link never opens a session by itself.
+    Raises InvalidToken for a forged, expired or orphaned link.
+    """
+    verification = read_verification_token(token)
+    user = User.objects.select_for_update().filter(pk=verification.user_id).first()
+    if user is None:
+        raise InvalidToken
+    if user.is_active:
+        return None, verification.next_url
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    return user, verification.next_url
+
+
+def _after_commit_send_verification(*, user: User, next_url: str) -> None:
+    token = make_verification_token(user_id=user.pk, next_url=next_url)
+    link = settings.CRENEAU_BASE_URL.rstrip("/") + reverse("accounts:verify", args=[token])
+    context = {"link": link, "days": settings.ACCOUNTS_VERIFICATION_DAYS}
+    _after_commit_send(user=user, template="verify", context=context)
+
+
+def _after_commit_send(*, user: User, template: str, context: dict[str, object]) -> None:
+    recipient, language = user.email, user.language
+    login_url = settings.CRENEAU_BASE_URL.rstrip("/") + reverse("accounts:login")
+    reset_url = settings.CRENEAU_BASE_URL.rstrip("/") + reverse("accounts:password_reset")
+    full_context = {"login_url": login_url, "reset_url": reset_url, **context}
+    transaction.on_commit(
+        lambda: send_account_email(
+            to=recipient, template=template, context=full_context, language=language
+        )
+    )
+
+
+def send_account_email(
+    *, to: str, template: str, context: dict[str, object], language: str
+) -> None:
+    with translation.override(language):
+        subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
+        body = render_to_string(f"accounts/email/{template}_body.txt", context)
+    try:
+        send_mail(" ".join(subject.split()), body, None, [to])
+    except OSError:
+        # The account is committed; signing up again resends the link. Never log the address.
+        log.exception("account email %s could not be sent", template)

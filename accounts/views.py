@@ -1,0 +1,127 @@
+from typing import Any
+
+from axes.helpers import get_client_ip_address
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.forms import (
+    AccessibleSetPasswordForm,
+    EmailLookupPasswordResetForm,
+    LoginForm,
+    SignupForm,
+)
+from accounts.services import RateLimited, SignupData, check_rate_limit, sign_up, verify_email
+from accounts.tokens import InvalidToken
+
+RATE_WINDOW_SECONDS = 3600
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
+    """`candidate` if it points back to this site, else ""."""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+def rate_limited_response(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/rate_limited.html", status=429)
+
+
+def enforce_rate_limit(request: HttpRequest, *, scope: str) -> None:
+    client = get_client_ip_address(request) or "unknown"
+    check_rate_limit(
+        scope=scope,
+        client=client,
+        limit=settings.ACCOUNTS_RATE_LIMIT_PER_HOUR,
+        window_seconds=RATE_WINDOW_SECONDS,
+    )
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@sensitive_post_parameters("password1", "password2")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        try:
+            enforce_rate_limit(request, scope="signup")
+        except RateLimited:
+            return rate_limited_response(request)
+        if form.is_valid():
+            data = SignupData(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                first_name=form.cleaned_data["first_name"],
+                last_name=form.cleaned_data["last_name"],
+                birth_date=form.cleaned_data["birth_date"],
+                phone=form.cleaned_data["phone"],
+            )
+            sign_up(data=data, next_url=next_url, language=request.LANGUAGE_CODE)
+            return redirect("accounts:signup-sent")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url})
+
+
+@require_GET
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/signup_sent.html")
+
+
+@never_cache
+@require_GET
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        user, next_url = verify_email(token=token)
+    except InvalidToken:
+        return render(request, "accounts/verify_failed.html", status=400)
+    next_url = safe_next(request, next_url)
+    if user is None:
+        messages.info(request, _("Your email address is already confirmed. Please log in."))
+        login_url = reverse("accounts:login")
+        if next_url:
+            login_url += "?" + urlencode({"next": next_url})
+        return HttpResponseRedirect(login_url)
+    login(request, user, backend="accounts.backends.EmailBackend")
+    messages.success(request, _("Your email address is confirmed. Welcome to Creneau!"))
+    return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = EmailLookupPasswordResetForm
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset_body.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            enforce_rate_limit(request, scope="password-reset")
+        except RateLimited:
+            return rate_limited_response(request)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = AccessibleSetPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
