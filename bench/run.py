@@ -30,13 +30,13 @@ SEED_ARGS = ["--practitioners", "2000", "--patients", "50000", "--days", "60"]
 SEED_DATABASE = "creneau_bench_seed"
 
 
-def run_json(script: str, *, timeout: int) -> dict[str, Any]:
+def run_json(script: str, *, timeout: int, args: tuple[str, ...] = ()) -> dict[str, Any]:
     """The JSON object a benchmark prints last, or {"error": ...} when it failed."""
     if not (ROOT / script).exists():
         return {"error": f"{script} not found"}
     try:
         done = subprocess.run(
-            [sys.executable, script, "--json"],
+            [sys.executable, script, "--json", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -55,8 +55,9 @@ def run_json(script: str, *, timeout: int) -> dict[str, Any]:
         return {"error": f"{script} did not end with a JSON line"}
 
 
-def time_seed(base_url: str) -> dict[str, Any]:
-    """Wall time of the large seed_demo on a fresh, migrated scratch database."""
+def time_seed(base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wall time of the large seed_demo on a fresh, migrated scratch database; then the search
+    benchmark on that database, which saves it seeding its own."""
     url = database_url(base_url, SEED_DATABASE)
     recreate_database(base_url, SEED_DATABASE)
     try:
@@ -72,12 +73,17 @@ def time_seed(base_url: str) -> dict[str, Any]:
             check=False,
         )
         seconds = time.monotonic() - started
+        search = (
+            run_json("bench/search.py", timeout=900, args=("--database", SEED_DATABASE))
+            if done.returncode == 0
+            else {"error": "seed_demo failed"}
+        )
     finally:
         recreate_database(base_url, SEED_DATABASE, drop_only=True)
     if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}, search
     summary = re.search(r"created (.*) in [\d.]+ s\.", done.stdout)
-    return {"seconds": round(seconds, 1), "created": summary.group(1) if summary else ""}
+    return {"seconds": round(seconds, 1), "created": summary.group(1) if summary else ""}, search
 
 
 def machine(base_url: str) -> dict[str, str]:
@@ -216,6 +222,44 @@ def reminders_section(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def search_section(result: dict[str, Any]) -> list[str]:
+    """bench/search.py's figures: the next-free-slots table against computing per request."""
+    lines = ["## Search (`bench/search.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    lines += [
+        f"`seed_demo {' '.join(SEED_ARGS)}`; `{result['specialty']}` in {result['city']} "
+        f"({result['matches']} practitioners), first page, through the Django test client with "
+        "DEBUG off. Naive: every matching practitioner's next slots computed by the engine on "
+        "each request, to sort by them; old page: sorted by name, the first slot of the ten "
+        "shown only (cannot sort by availability).",
+        "",
+        "| variant | runs | p50 ms | p95 ms | queries |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "page": "`/search/` (next-slots table)",
+        "api": "`GET /api/v1/practitioners/` (next-slots table)",
+        "page_one_result": "`/search/`, one result",
+        "api_one_result": "`GET /api/v1/practitioners/`, one result",
+        "naive_page": "`/search/`, naive (baseline)",
+        "naive_api": "`GET /api/v1/practitioners/`, naive (baseline)",
+        "old_page": "old `/search/` (name order, `next_available` of the page)",
+    }
+    for key, name in names.items():
+        o = result[key]
+        lines.append(f"| {name} | {o['runs']} | {o['p50_ms']} | {o['p95_ms']} | {o['queries']} |")
+    return [
+        *lines,
+        "",
+        f"Naive / table (p50): page **x{result['speedup_page']}**, API "
+        f"**x{result['speedup_api']}**; query count independent of the results: "
+        f"{yes_no(result['queries_constant'])}. Goal ({result['goal']}) met: "
+        f"{yes_no(result['goal_met'])}.",
+        "",
+    ]
+
+
 def seed_section(result: dict[str, Any] | None) -> list[str]:
     lines = ["## seed_demo at benchmark scale", ""]
     if result is None:
@@ -231,7 +275,12 @@ def seed_section(result: dict[str, Any] | None) -> list[str]:
 
 
 def render(
-    facts: dict[str, str], race: dict, availability: dict, reminders: dict, seed: dict | None
+    facts: dict[str, str],
+    race: dict,
+    availability: dict,
+    reminders: dict,
+    seed: dict | None,
+    search: dict,
 ) -> str:
     return "\n".join(
         [
@@ -245,6 +294,7 @@ def render(
             *race_section(race),
             *availability_section(availability),
             *reminders_section(reminders),
+            *search_section(search),
             *seed_section(seed),
         ]
     )
@@ -265,11 +315,15 @@ def main() -> int:
     availability = run_json("bench/availability.py", timeout=600)
     race = run_json("bench/booking_race.py", timeout=900)
     reminders = run_json("bench/reminders.py", timeout=600)
-    seed = time_seed(base_url) if args.with_seed else None
-    text = render(facts, race, availability, reminders, seed)
+    if args.with_seed:
+        seed, search = time_seed(base_url)
+    else:  # search.py then seeds a database of its own
+        seed, search = None, run_json("bench/search.py", timeout=1200)
+    text = render(facts, race, availability, reminders, seed, search)
     RESULTS.write_text(text)
     print(text)
-    failed = [result for result in (race, availability, reminders, seed or {}) if "error" in result]
+    results = (race, availability, reminders, seed or {}, search)
+    failed = [result for result in results if "error" in result]
     return 1 if failed else 0
 
 

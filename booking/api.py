@@ -17,8 +17,9 @@ from audit.actors import Actor, actor_for
 from audit.models import Channel
 from booking import services
 from booking.models import Appointment
+from booking.next_slots import next_slots_for, refresh_stale_next_slots
 from booking.selectors import access_appointment, appointments_for, staff_level
-from booking.slots import free_slots_for, next_available
+from booking.slots import free_slots_for
 from patients.models import Patient, Relative
 from practitioners.models import Practitioner, VisitReason
 from practitioners.selectors import practitioner_by, search_practitioners, specialties
@@ -105,8 +106,16 @@ class PractitionerOutput(serializers.Serializer):
     online_booking_enabled = serializers.BooleanField()
 
 
+class NextSlotOutput(serializers.Serializer):
+    start = serializers.DateTimeField()
+    reason = serializers.IntegerField(source="reason_id")
+
+
 class PractitionerListOutput(PractitionerOutput):
     next_available = serializers.DateTimeField(allow_null=True)
+    next_slots = NextSlotOutput(
+        many=True, source="free_slots", help_text="The next three free slots, any reason."
+    )
 
 
 class PractitionerDetailOutput(PractitionerOutput):
@@ -128,11 +137,14 @@ class PractitionerListApi(APIView):
             specialty=filters["specialty"], city=filters["city"], q=filters["q"]
         )
         offset, limit = filters["offset"], filters["limit"]
+        refresh_stale_next_slots(practitioners=practitioners)  # before sorting by them
         total = practitioners.count()
         page = list(practitioners[offset : offset + limit])
-        earliest = next_available([p for p in page if p.online_booking_enabled])
+        slots = next_slots_for(page)
         for practitioner in page:
-            practitioner.next_available = earliest.get(practitioner.pk)  # type: ignore[attr-defined]
+            free = slots[practitioner.pk]
+            practitioner.free_slots = free  # type: ignore[attr-defined]
+            practitioner.next_available = free[0].start if free else None  # type: ignore[attr-defined]
         return Response(
             {
                 **_page_links(request, offset=offset, limit=limit, total=total),

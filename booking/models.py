@@ -137,3 +137,34 @@ class WaitlistOffer(models.Model):
 
     def __str__(self) -> str:
         return f"Waiting-list offer #{self.pk} ({self.status})"
+
+
+class NextSlots(models.Model):
+    """The next free slots of one practitioner for one online reason: what search sorts by.
+
+    Maintained by booking.next_slots (after bookings, cancellations and schedule changes), and
+    recomputed when read once `valid_until` has passed: time alone makes a first slot too soon.
+    """
+
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.CASCADE, related_name="+")
+    reason = models.ForeignKey(VisitReason, on_delete=models.CASCADE, related_name="+")
+    slots = models.JSONField(default=list, help_text="Up to three ISO UTC starts, ascending.")
+    first_slot = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+    valid_until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("next free slots")
+        verbose_name_plural = _("next free slots")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practitioner", "reason"], name="booking_nextslots_once_per_reason"
+            ),
+        ]
+        # Search sorts practitioners by their earliest first slot: one index probe each.
+        indexes = [
+            models.Index(fields=["practitioner", "first_slot"], name="booking_nextslots_first"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Next slots of practitioner #{self.practitioner_id}, reason #{self.reason_id}"

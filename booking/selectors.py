@@ -72,6 +72,7 @@ def appointments_for(
     status: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    newest_first: bool = False,
     action: str = Action.LIST,
 ) -> AppointmentPage:
     """A page of the appointments the actor may see, filtered; records one event per row."""
@@ -86,7 +87,8 @@ def appointments_for(
         appointments = appointments.filter(status=status)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     offset = max(0, offset)
-    items = list(_with_relations(appointments).order_by("start", "id")[offset : offset + limit])
+    order = ("-start", "-id") if newest_first else ("start", "id")
+    items = list(_with_relations(appointments).order_by(*order)[offset : offset + limit])
     total = appointments.count() if (offset or len(items) == limit) else offset + len(items)
     record_access(actor=actor, action=action, appointments=items)
     return AppointmentPage(items=items, total=total, offset=offset, limit=limit)

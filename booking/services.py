@@ -24,6 +24,7 @@ from booking.errors import (
     TooLateToCancel,
 )
 from booking.models import ACTIVE_STATUSES, ALLOWED_TRANSITIONS, Appointment
+from booking.next_slots import refresh_after_commit
 from booking.selectors import access_appointment, staff_level
 from booking.slots import booking_window, load_schedules
 from booking.waitlist import offer_freed_slot
@@ -197,6 +198,7 @@ def book_appointment(
             appointment_messages(kind=Notification.Kind.CONFIRMATION, appointment=appointment)
             + reminders_for(appointment=appointment)
         )
+        refresh_after_commit(practitioner_id=practitioner.pk)
     return appointment
 
 
@@ -283,6 +285,7 @@ def cancel_appointment(*, actor: Actor, appointment_id: int, reason: str = "") -
     offer_freed_slot(
         practitioner=appointment.practitioner, start=appointment.start, end=appointment.end
     )
+    refresh_after_commit(practitioner_id=appointment.practitioner_id)
     return appointment
 
 
@@ -321,6 +324,7 @@ def reschedule_appointment(*, actor: Actor, appointment_id: int, start: datetime
         appointment_messages(kind=Notification.Kind.RESCHEDULE, appointment=new)
         + reminders_for(appointment=new)
     )
+    refresh_after_commit(practitioner_id=old.practitioner_id)
     return new
 
 

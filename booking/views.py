@@ -1,18 +1,18 @@
-"""Public and patient pages (minimal for now: the patient experience is issue #4).
+"""Public pages and the booking flow; the patient's own space is in booking.my_views.
 
 Thin: parse, call a selector or service, render. Bad input answers a form error, a message or a
-404, never a 500; a slot taken meanwhile sends the patient back to the grid with a message.
+404, never a 500; a slot taken meanwhile answers a friendly page (409) with the nearest free slots.
 """
 
-from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,27 +21,22 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import Role, User
+from accounts.models import User
 from audit.actors import actor_for
-from booking import services, waitlist
+from booking import grids, services, waitlist
 from booking.errors import InvalidTransition, SlotNotOffered, SlotUnavailable, TooLateToCancel
 from booking.forms import BookingForm, SearchForm
 from booking.models import Appointment
-from booking.selectors import appointments_for
-from booking.slots import (
-    booking_window,
-    compute_slots,
-    free_slots_for,
-    load_schedules,
-    next_available,
-)
+from booking.next_slots import iso_utc, next_slots_for, refresh_stale_next_slots
+from booking.slots import booking_window, compute_slots, free_slots_for, load_schedules
 from patients.models import Patient
+from patients.selectors import patient_for
+from patients.services import add_relative
 from practitioners.models import Practice, Practitioner, VisitReason
 from practitioners.selectors import practitioner_by, search_practitioners
 
 SEARCH_PAGE_SIZE = 10
-PAGE_DAYS = 7
-MY_APPOINTMENTS_LIMIT = 50
+TAKEN_ALTERNATIVES = 6
 OPENSTREETMAP_SEARCH = "https://www.openstreetmap.org/search"
 
 
@@ -59,10 +54,16 @@ def search(request: HttpRequest) -> HttpResponse:
             city=form.cleaned_data["city"],
             q=form.cleaned_data["q"],
         )
+        refresh_stale_next_slots(practitioners=practitioners)  # before sorting by them
         page = Paginator(practitioners, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
-        earliest = next_available([p for p in page if p.online_booking_enabled])
+        slots = next_slots_for(list(page))
         for practitioner in page:
-            practitioner.next_available = earliest.get(practitioner.pk)  # type: ignore[attr-defined]
+            book_url = reverse("book", kwargs={"slug": practitioner.slug})
+            shown = []
+            for slot in slots[practitioner.pk]:
+                query = urlencode({"reason": slot.reason_id, "start": iso_utc(slot.start)})
+                shown.append({"start": slot.start, "url": f"{book_url}?{query}"})
+            practitioner.next_slots_shown = shown  # type: ignore[attr-defined]
     return render(request, "booking/search.html", {"form": form, "page": page})
 
 
@@ -77,46 +78,71 @@ def _last_bookable_day(practitioner: Practitioner, today: date) -> date:
     return today + timedelta(days=practitioner.booking_horizon_days)
 
 
-def _first_day(value: str, *, today: date, last_day: date) -> date:
-    """The week asked for in `?start=`; today for garbage, the past or beyond the horizon."""
-    try:
-        asked = date.fromisoformat(value)
-    except ValueError:
-        return today
-    return asked if today <= asked <= last_day else today
+NEW_PATIENT_ANSWERS = {"1": True, "0": False}
+
+
+def _reasons_for(practitioner: Practitioner, new_patient: bool | None) -> list[VisitReason]:
+    """The online reasons, without those reserved to the other kind of patient once the
+    visitor has said whether they are new."""
+    reasons: list[VisitReason] = practitioner.online_reasons  # type: ignore[attr-defined]
+    if new_patient is None:
+        return reasons
+    excluded = VisitReason.PatientKind.EXISTING if new_patient else VisitReason.PatientKind.NEW
+    return [reason for reason in reasons if reason.patient_kind != excluded]
+
+
+def _page_query(new_answer: str, start: date | None) -> str | None:
+    if start is None:
+        return None
+    query = {"new": new_answer} if new_answer in NEW_PATIENT_ANSWERS else {}
+    return "?" + urlencode({**query, "start": start.isoformat()})
 
 
 def practitioner_page(request: HttpRequest, slug: str) -> HttpResponse:
     practitioner = _public_practitioner(slug)
+    new_answer = request.GET.get("new", "")
+    new_patient = NEW_PATIENT_ANSWERS.get(new_answer)
     today = timezone.localdate(timezone=practitioner.practice.tz)
     last_day = _last_bookable_day(practitioner, today)
-    first_day = _first_day(request.GET.get("start", ""), today=today, last_day=last_day)
-    days = [first_day + timedelta(days=offset) for offset in range(PAGE_DAYS)]
-    next_start = first_day + timedelta(days=PAGE_DAYS)
-    grids = _slot_grids(practitioner, days) if practitioner.online_booking_enabled else []
+    first_day = grids.first_day_asked(request.GET.get("start", ""), today=today, last_day=last_day)
+    days = grids.grid_days(first_day)
+    reasons = _reasons_for(practitioner, new_patient)
+    slot_grids = (
+        _slot_grids(practitioner, reasons, days) if practitioner.online_booking_enabled else []
+    )
+    navigation = grids.week_navigation(first_day, today=today, last_day=last_day)
     return render(
         request,
         "booking/practitioner.html",
         {
             "practitioner": practitioner,
-            "grids": grids,
+            "grids": slot_grids,
             "days": days,
-            "previous_start": max(today, first_day - timedelta(days=PAGE_DAYS))
-            if first_day > today
-            else None,
-            "next_start": next_start if next_start <= last_day else None,
+            "new_answer": new_answer if new_patient is not None else "",
+            "previous_url": _page_query(new_answer, navigation["previous"]),
+            "next_url": _page_query(new_answer, navigation["next"]),
             "map_url": _map_url(practitioner.practice),
         },
     )
 
 
-def _slot_grids(practitioner: Practitioner, days: list[date]) -> list[dict[str, Any]]:
+def _book_link(practitioner: Practitioner, reason: VisitReason) -> Callable[[datetime], str]:
+    book_url = reverse("book", kwargs={"slug": practitioner.slug})
+
+    def url_for(start: datetime) -> str:
+        return f"{book_url}?{urlencode({'reason': reason.pk, 'start': iso_utc(start)})}"
+
+    return url_for
+
+
+def _slot_grids(
+    practitioner: Practitioner, reasons: list[VisitReason], days: list[date]
+) -> list[dict[str, Any]]:
     """One grid of free slots per online reason, from a single load of the schedule."""
     schedule = load_schedules([practitioner], days[0], days[-1])[practitioner.pk]
     window = booking_window(practitioner, now=timezone.now())
-    book_url = reverse("book", kwargs={"slug": practitioner.slug})
-    grids = []
-    for reason in practitioner.online_reasons:  # type: ignore[attr-defined]
+    slot_grids = []
+    for reason in reasons:
         slots = compute_slots(
             practitioner=practitioner,
             reason=reason,
@@ -125,21 +151,11 @@ def _slot_grids(practitioner: Practitioner, days: list[date]) -> list[dict[str, 
             last_day=days[-1],
             window=window,
         )
-        columns = _columns(practitioner.practice.tz, days, slots, book_url, reason)
-        grids.append({"reason": reason, "columns": columns})
-    return grids
-
-
-def _columns(
-    tz: ZoneInfo, days: list[date], slots: list[datetime], book_url: str, reason: VisitReason
-) -> list[dict[str, Any]]:
-    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for slot in slots:
-        local = slot.astimezone(tz)
-        start = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        url = f"{book_url}?{urlencode({'reason': reason.pk, 'start': start})}"
-        by_day[local.date()].append({"start": local, "url": url})
-    return [{"day": day, "slots": by_day[day]} for day in days]
+        columns = grids.columns(
+            practitioner.practice.tz, days, slots, _book_link(practitioner, reason)
+        )
+        slot_grids.append({"reason": reason, "columns": columns, "weeks": grids.weeks(columns)})
+    return slot_grids
 
 
 def _map_url(practice: Practice) -> str:
@@ -182,6 +198,28 @@ def _back_to_grid(request: HttpRequest, practitioner: Practitioner, message: str
     return redirect(practitioner.get_absolute_url())
 
 
+def _slot_taken(
+    request: HttpRequest, practitioner: Practitioner, reason: VisitReason, start: datetime
+) -> HttpResponse:
+    """Someone else was quicker: the nearest free slots of the same reason, not an error page."""
+    day = start.astimezone(practitioner.practice.tz).date()
+    later = free_slots_for(
+        practitioner=practitioner, reason=reason, first_day=day, days=grids.GRID_DAYS
+    )
+    url_for = _book_link(practitioner, reason)
+    tz = practitioner.practice.tz
+    alternatives = [
+        {"start": slot.astimezone(tz), "url": url_for(slot)} for slot in later if slot > start
+    ][:TAKEN_ALTERNATIVES]
+    context = {
+        "practitioner": practitioner,
+        "reason": reason,
+        "start": start,
+        "alternatives": alternatives,
+    }
+    return render(request, "booking/slot_taken.html", context, status=409)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def book(request: HttpRequest, slug: str) -> HttpResponse:
@@ -191,39 +229,25 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
         return _back_to_grid(
             request, practitioner, _("This practitioner does not take bookings online.")
         )
-    user = cast(User, request.user)  # login_required
-    patient = Patient.objects.filter(user=user).first() if user.role == Role.PATIENT else None
+    patient = patient_for(cast(User, request.user))  # login_required
     if patient is None:
         return _back_to_grid(request, practitioner, _("Only patient accounts can book online."))
-    if not _within_horizon(practitioner, start) or (
-        request.method == "GET" and not _still_free(practitioner, reason, start)
-    ):
+    if not _within_horizon(practitioner, start):
         return _back_to_grid(
             request, practitioner, _("This time is no longer available. Please choose another.")
         )
+    if request.method == "GET" and not _still_free(practitioner, reason, start):
+        return _slot_taken(request, practitioner, reason, start)
     form = BookingForm(request.POST if request.method == "POST" else None, patient=patient)
     if form.is_valid():
         try:
-            services.book_appointment(
-                actor=actor_for(request),
-                practitioner=practitioner,
-                reason=reason,
-                start=start,
-                patient=patient,
-                relative=form.cleaned_data["relative"],
-                channel=Appointment.Channel.WEB,
-            )
+            appointment = _book_for(request, form, practitioner, reason, start, patient)
         except SlotUnavailable:
-            # Taken between the confirmation page and the click: back to the grid, no error page.
-            return _back_to_grid(
-                request,
-                practitioner,
-                _("This slot has just been taken. Please choose another one."),
-            )
+            # Taken between the confirmation page and the click.
+            return _slot_taken(request, practitioner, reason, start)
         except SlotNotOffered as exc:
             return _back_to_grid(request, practitioner, exc.message)
-        messages.success(request, _("Your appointment is booked."))
-        return redirect("my-appointments")
+        return redirect("appointment-booked", appointment_id=appointment.pk)
     return render(
         request,
         "booking/book.html",
@@ -231,32 +255,29 @@ def book(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _appointment_id(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise Http404 from exc
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def my_appointments(request: HttpRequest) -> HttpResponse:
-    actor = actor_for(request)
-    if request.method == "POST":
-        appointment_id = _appointment_id(request.POST.get("cancel", ""))
-        try:
-            # Any id the patient may not see (another's, unknown, out of range) raises
-            # NotVisible: a 404, recorded as a denial by the middleware.
-            services.cancel_appointment(actor=actor, appointment_id=appointment_id)
-        except (TooLateToCancel, InvalidTransition) as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, _("Your appointment is cancelled."))
-        return redirect("my-appointments")
-    page = appointments_for(
-        actor=actor, start_from=timezone.now() - timedelta(days=1), limit=MY_APPOINTMENTS_LIMIT
-    )
-    return render(request, "booking/my_appointments.html", {"appointments": page.items})
+def _book_for(
+    request: HttpRequest,
+    form: BookingForm,
+    practitioner: Practitioner,
+    reason: VisitReason,
+    start: datetime,
+    patient: Patient,
+) -> Appointment:
+    # One transaction for both: a relative added for a slot that was lost meanwhile is not
+    # left behind, and the patient can try again with the same form.
+    with transaction.atomic():
+        relative = form.relative
+        if form.adds_relative:
+            relative = add_relative(patient=patient, **form.new_relative_fields())
+        return services.book_appointment(
+            actor=actor_for(request),
+            practitioner=practitioner,
+            reason=reason,
+            start=start,
+            patient=patient,
+            relative=relative,
+            channel=Appointment.Channel.WEB,
+        )
 
 
 # --- Waiting list -----------------------------------------------------------------------------

@@ -189,6 +189,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.expire_waitlist_offers",
         "schedule": 60.0,
     },
+    "refresh-next-slots": {
+        "task": "booking.tasks.refresh_expired_next_slots",
+        "schedule": 300.0,
+    },
 }
 
 # --- Notifications --------------------------------------------------------------------------

@@ -7,7 +7,9 @@ from config.views import healthz
 
 urlpatterns = [
     path("", include("booking.urls")),
+    path("me/relatives/", include("patients.urls")),
     path("accounts/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("booking.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

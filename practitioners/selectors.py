@@ -1,5 +1,6 @@
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from booking.models import NextSlots
 from practitioners.models import Practitioner, Specialty, VisitReason
 
 
@@ -10,7 +11,11 @@ def online_reasons() -> QuerySet[VisitReason]:
 def search_practitioners(
     *, specialty: str = "", city: str = "", q: str = ""
 ) -> QuerySet[Practitioner]:
-    """Public search: by specialty slug, city (prefix, case-insensitive) and name words."""
+    """Public search: by specialty slug, city (prefix, case-insensitive) and name words.
+
+    Sorted by earliest availability (booking.next_slots keeps it), practitioners without any
+    last, then by name. Annotated with `first_free` (None: no slot, or not bookable online).
+    """
     practitioners = Practitioner.objects.select_related("practice", "specialty").prefetch_related(
         Prefetch("reasons", queryset=online_reasons(), to_attr="online_reasons")
     )
@@ -22,7 +27,14 @@ def search_practitioners(
         practitioners = practitioners.filter(
             Q(last_name__icontains=word) | Q(first_name__icontains=word)
         )
-    return practitioners.order_by("last_name", "first_name", "id")
+    first_free = (
+        NextSlots.objects.filter(practitioner=OuterRef("pk"), first_slot__isnull=False)
+        .order_by("first_slot")
+        .values("first_slot")[:1]
+    )
+    return practitioners.annotate(first_free=Subquery(first_free)).order_by(
+        F("first_free").asc(nulls_last=True), "last_name", "first_name", "id"
+    )
 
 
 def specialties() -> QuerySet[Specialty]:

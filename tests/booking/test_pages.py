@@ -14,6 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AccessEvent, Action
 from booking.models import Appointment
+from booking.next_slots import refresh_next_slots
+from practitioners.models import Practitioner
 from tests.factories import (
     PASSWORD,
     AppointmentFactory,
@@ -51,6 +53,14 @@ def slot_starts(response, *, day: int, grid: int = 0) -> list[datetime]:
 
 
 @pytest.fixture
+def client(client):
+    """English pages, so assertions read the source strings whatever the catalogs hold; tests
+    of the French default ask for it explicitly."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
 def patient_client(client, clinic):
     client.force_login(clinic.patient.user)
     return client
@@ -75,7 +85,7 @@ def test_home_renders_the_search_form_with_specialties(client, db):
 
 
 def test_home_declares_the_active_language(client, db):
-    assert '<html lang="fr">' in client.get("/").content.decode()
+    assert '<html lang="fr">' in client.get("/", HTTP_ACCEPT_LANGUAGE="").content.decode()
     english = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
     assert '<html lang="en">' in english.content.decode()
 
@@ -192,6 +202,9 @@ def test_search_query_count_does_not_grow_with_the_page(client, db, django_asser
     one = PractitionerFactory(specialty=specialty, last_name="Unique")
     VisitReasonFactory(practitioner=one)
     open_every_day(one)
+    # The hooks fill the next-slots table after commit, which a test's transaction never
+    # reaches; tests/booking/test_next_slots.py budgets the refresh itself.
+    refresh_next_slots(practitioner_ids=Practitioner.objects.values_list("pk", flat=True))
 
     with CaptureQueriesContext(connection) as single:
         client.get("/search/", {"q": "unique"})
@@ -212,15 +225,16 @@ def test_home_query_budget(client, db, django_assert_max_num_queries):
 # --- Practitioner page ----------------------------------------------------------------------
 
 
-def test_practitioner_page_shows_seven_local_days_of_free_slots(client, clinic):
+def test_practitioner_page_shows_fourteen_local_days_of_free_slots(client, clinic):
     response = client.get(clinic.practitioner.get_absolute_url())
 
     assert response.status_code == 200
     html = response.content.decode()
     columns = response.context["grids"][0]["columns"]
     assert [column["day"].isoformat() for column in columns] == [
-        f"2026-06-0{day}" for day in range(1, 8)
+        f"2026-06-{day:02d}" for day in range(1, 15)
     ]
+    assert [len(week) for week in response.context["grids"][0]["weeks"]] == [7, 7]
     tomorrow = slot_starts(response, day=1)
     assert tomorrow[0] == datetime.combine(clinic.slot.date(), time(8), tzinfo=clinic.tz)
     assert clinic.slot in tomorrow
@@ -312,7 +326,7 @@ def test_practitioner_page_starts_today_for_garbage_past_or_beyond_horizon(clien
 def test_practitioner_page_week_can_start_on_any_day_within_the_horizon(client, clinic):
     response = client.get(clinic.practitioner.get_absolute_url(), {"start": "2026-06-03"})
 
-    assert response_days(response) == [f"2026-06-{day:02d}" for day in range(3, 10)]
+    assert response_days(response) == [f"2026-06-{day:02d}" for day in range(3, 17)]
     assert 'href="?start=2026-06-01"' in response.content.decode()  # not before today
 
 
@@ -334,10 +348,11 @@ def test_unknown_practitioner_answers_404_with_the_site_layout(client, db):
 
 
 def test_slot_links_name_the_reason_day_and_time_for_screen_readers(client, clinic):
-    html = client.get(clinic.practitioner.get_absolute_url()).content.decode()
+    url = clinic.practitioner.get_absolute_url()
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
 
     # The day's and month's names follow the active language (French by default).
-    assert re.search(r'aria-label="Consultation, mardi 2 juin [^"]*09:00"', html)
+    assert re.search(r'aria-label="Consultation, mardi 2 juin [^"]*09:00"', html, re.IGNORECASE)
     assert '<time datetime="2026-06-02T09:00:00+02:00">09:00</time>' in html
 
 
@@ -398,24 +413,33 @@ def test_booking_page_shows_a_confirmation_in_practice_time(patient_client, clin
     html = response.content.decode()
     assert '<time datetime="2026-06-02T09:00:00+02:00">' in html
     assert "09:00" in html
-    assert '<label for="id_relative"' in html
+    assert "<legend>For whom is this appointment?</legend>" in html
+    assert 'name="for_whom" value="me"' in html
+    for field in ("first_name", "last_name", "birth_date"):
+        assert f'<label for="id_{field}"' in html
     assert not Appointment.objects.exists()
 
 
-def test_booking_books_and_lists_the_appointment(patient_client, clinic):
+def test_booking_books_and_shows_the_confirmation_page(patient_client, clinic):
     response = patient_client.post(
-        book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC), {}, follow=True
+        book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC),
+        {"for_whom": "me"},
+        follow=True,
     )
 
     appointment = Appointment.objects.get()
-    assert response.redirect_chain == [("/me/appointments/", 302)]
+    assert response.redirect_chain == [(f"/me/appointments/{appointment.pk}/booked/", 302)]
     assert (appointment.patient, appointment.start, appointment.relative) == (
         clinic.patient,
         clinic.slot,
         None,
     )
     assert appointment.channel == Appointment.Channel.WEB
-    assert f'value="{appointment.pk}"' in response.content.decode()
+    html = response.content.decode()
+    assert "Your appointment is booked" in html
+    assert '<time datetime="2026-06-02T09:00:00+02:00">' in html
+    assert f'href="/me/appointments/{appointment.pk}/calendar.ics"' in html
+    assert AccessEvent.objects.filter(appointment_id=appointment.pk, action=Action.VIEW).exists()
 
 
 def test_booking_for_a_relative(patient_client, clinic):
@@ -423,7 +447,7 @@ def test_booking_for_a_relative(patient_client, clinic):
     url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
 
     form_page = patient_client.get(url)
-    response = patient_client.post(url, {"relative": relative.pk}, follow=True)
+    response = patient_client.post(url, {"for_whom": str(relative.pk)}, follow=True)
 
     assert "Léa" in form_page.content.decode()
     assert Appointment.objects.get().relative == relative
@@ -435,42 +459,105 @@ def test_booking_for_another_patients_relative_is_a_form_error(patient_client, c
     url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
 
     form_page = patient_client.get(url)
-    response = patient_client.post(url, {"relative": stranger.pk})
+    response = patient_client.post(url, {"for_whom": str(stranger.pk)})
 
     assert "Inconnu" not in form_page.content.decode()
     assert response.status_code == 200
-    assert response.context["form"].errors["relative"]
+    assert response.context["form"].errors["for_whom"]
     assert not Appointment.objects.exists()
 
 
-def test_slot_taken_meanwhile_goes_back_to_the_grid_with_a_message(patient_client, clinic):
+def test_slot_taken_meanwhile_answers_409_with_the_nearest_free_slots(patient_client, clinic):
     url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
     assert patient_client.get(url).status_code == 200
     AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason, start=clinic.slot)
 
-    response = patient_client.post(url, {}, follow=True)
+    response = patient_client.post(url, {"for_whom": "me"})
 
-    assert response.redirect_chain == [(clinic.practitioner.get_absolute_url(), 302)]
-    assert response.status_code == 200
-    assert "This slot has just been taken" in response.content.decode()
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "This time has just been taken" in html
+    starts = [slot["start"] for slot in response.context["alternatives"]]
+    # The next six free starts after 09:00 (09:00-09:30 is taken), in practice time.
+    assert starts == [
+        datetime.combine(clinic.slot.date(), time(hour, minute), tzinfo=clinic.tz)
+        for hour, minute in ((9, 30), (10, 0), (10, 30), (11, 0), (11, 30), (12, 0))
+    ]
+    assert slot_link(clinic.practitioner, clinic.reason, "2026-06-02T07:30:00Z") in html
     assert Appointment.objects.filter(patient=clinic.patient).count() == 0
 
 
-def test_confirmation_page_for_a_slot_no_longer_free_goes_back_to_the_grid(patient_client, clinic):
+def test_confirmation_page_for_a_slot_no_longer_free_answers_409(patient_client, clinic):
     AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason, start=clinic.slot)
 
-    response = patient_client.get(
-        book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC), follow=True
+    response = patient_client.get(book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC))
+
+    assert response.status_code == 409
+    assert len(response.context["alternatives"]) == 6
+
+
+def test_booking_for_a_relative_added_inline(patient_client, clinic):
+    url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
+
+    response = patient_client.post(
+        url,
+        {
+            "for_whom": "new",
+            "first_name": "Jules",
+            "last_name": "Martin",
+            "birth_date": "2019-04-03",
+        },
+        follow=True,
     )
 
-    assert response.redirect_chain == [(clinic.practitioner.get_absolute_url(), 302)]
-    assert "This time is no longer available" in response.content.decode()
+    appointment = Appointment.objects.get()
+    relative = appointment.relative
+    assert relative is not None
+    assert (relative.managed_by, relative.first_name, relative.birth_date.isoformat()) == (
+        clinic.patient,
+        "Jules",
+        "2019-04-03",
+    )
+    assert "Jules Martin" in response.content.decode()
+
+
+def test_adding_a_relative_inline_requires_their_names_and_birth_date(patient_client, clinic):
+    url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
+
+    response = patient_client.post(url, {"for_whom": "new", "first_name": "Jules"})
+
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"last_name", "birth_date"}
+    html = response.content.decode()
+    assert 'aria-describedby="id_last_name_error"' in html
+    assert not Appointment.objects.exists()
+    assert not clinic.patient.relatives.exists()
+
+
+def test_relative_added_inline_for_a_lost_slot_is_not_kept(patient_client, clinic):
+    AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason, start=clinic.slot)
+    url = book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC)
+
+    response = patient_client.post(
+        url,
+        {
+            "for_whom": "new",
+            "first_name": "Jules",
+            "last_name": "Martin",
+            "birth_date": "2019-04-03",
+        },
+    )
+
+    assert response.status_code == 409
+    assert not clinic.patient.relatives.exists()
 
 
 def test_booking_a_time_not_offered_is_refused_with_a_message(patient_client, clinic):
     # 09:10 is not on the 30-minute grid.
     response = patient_client.post(
-        book_url(clinic.practitioner, clinic.reason, "2026-06-02T07:10:00Z"), {}, follow=True
+        book_url(clinic.practitioner, clinic.reason, "2026-06-02T07:10:00Z"),
+        {"for_whom": "me"},
+        follow=True,
     )
 
     assert response.status_code == 200
@@ -580,7 +667,7 @@ def test_my_appointments_listing_is_recorded(patient_client, clinic):
 
     patient_client.get("/me/appointments/")
 
-    events = AccessEvent.objects.filter(action=Action.LIST)
+    events = AccessEvent.objects.filter(action=Action.LIST).exclude(appointment_id=None)
     assert {event.appointment_id for event in events} == {first.pk, second.pk}
     assert {(e.actor_user_id, e.channel) for e in events} == {(clinic.patient.user.pk, "web")}
 
@@ -674,11 +761,263 @@ def test_my_appointments_query_budget(patient_client, clinic, django_assert_max_
             start=clinic.slot + timedelta(days=day),
         )
 
-    # Session, user, the appointments with their relations, one bulk insert of access events.
-    with django_assert_max_num_queries(4):
+    for months in (1, 6):
+        AppointmentFactory(
+            practitioner=PractitionerFactory(),
+            patient=clinic.patient,
+            start=clinic.slot - timedelta(days=30 * months),
+        )
+
+    # Session, user, then for upcoming and past: the appointments with their relations and one
+    # bulk insert of access events.
+    with django_assert_max_num_queries(6):
         response = patient_client.get("/me/appointments/")
 
     assert len(response.context["appointments"]) == 8
+    assert len(response.context["past"]) == 2
+
+
+def test_my_appointments_shows_upcoming_and_the_last_twelve_months_apart(patient_client, clinic):
+    upcoming = AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=clinic.slot,
+    )
+    recent, older = (
+        AppointmentFactory(
+            practitioner=clinic.practitioner,
+            reason=clinic.reason,
+            patient=clinic.patient,
+            start=clinic.slot - timedelta(days=days),
+            status=Appointment.Status.DONE,
+        )
+        for days in (10, 200)
+    )
+    AppointmentFactory(  # more than a year ago: not shown
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=clinic.slot - timedelta(days=400),
+    )
+
+    response = patient_client.get("/me/appointments/")
+
+    assert response.context["appointments"] == [upcoming]
+    assert response.context["past"] == [recent, older]  # most recent first
+    html = response.content.decode()
+    assert html.index('id="upcoming-heading"') < html.index(f"appointment-{upcoming.pk}")
+    assert html.index('id="past-heading"') < html.index(f"appointment-{recent.pk}")
+    assert f"/me/appointments/{upcoming.pk}/reschedule/" in html
+    assert f"/me/appointments/{recent.pk}/reschedule/" not in html
+
+
+def test_my_appointments_explains_when_it_is_too_late_to_cancel(patient_client, clinic):
+    soon = AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=datetime.combine(clinic.slot.date() - timedelta(days=1), time(10), tzinfo=clinic.tz),
+    )
+
+    html = patient_client.get("/me/appointments/").content.decode()
+
+    assert "Less than 24 hours before the appointment" in html
+    assert f'name="cancel" value="{soon.pk}"' not in html
+
+
+def test_times_name_the_practice_time_zone_when_it_is_not_the_sites(patient_client, clinic):
+    practice = clinic.practitioner.practice
+    appointment = AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=clinic.slot,
+    )
+    paris = patient_client.get("/me/appointments/").content.decode()
+    practice.timezone = "America/Martinique"
+    practice.save()
+
+    martinique = patient_client.get("/me/appointments/").content.decode()
+    booked = patient_client.get(f"/me/appointments/{appointment.pk}/booked/").content.decode()
+
+    assert "Europe/Paris" not in paris
+    assert "(America/Martinique)" in martinique
+    assert '<time datetime="2026-06-02T03:00:00-04:00">' in martinique
+    assert "America/Martinique" in booked
+
+
+def test_booked_page_of_another_patients_appointment_answers_404(patient_client, clinic):
+    theirs = AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason)
+
+    assert patient_client.get(f"/me/appointments/{theirs.pk}/booked/").status_code == 404
+
+
+def test_calendar_export_is_an_ics_file_in_utc(patient_client, clinic):
+    appointment = AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=clinic.slot,
+    )
+
+    response = patient_client.get(f"/me/appointments/{appointment.pk}/calendar.ics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    body = response.content.decode()
+    assert "BEGIN:VCALENDAR" in body
+    assert "DTSTART:20260602T070000Z" in body
+    assert AccessEvent.objects.filter(appointment_id=appointment.pk, action=Action.EXPORT).exists()
+
+
+def reschedule_url(appointment) -> str:
+    return f"/me/appointments/{appointment.pk}/reschedule/"
+
+
+@pytest.fixture
+def my_appointment(clinic):
+    return AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=clinic.slot + timedelta(days=2),
+    )
+
+
+def test_reschedule_page_shows_fourteen_days_of_the_same_reason(patient_client, my_appointment):
+    response = patient_client.get(reschedule_url(my_appointment))
+
+    assert response.status_code == 200
+    weeks = response.context["weeks"]
+    assert [len(week) for week in weeks] == [7, 7]
+    html = response.content.decode()
+    assert 'name="start" value="2026-06-02T07:00:00Z"' in html
+    assert 'href="?start=2026-06-08"' in html
+
+
+def test_reschedule_moves_the_appointment(patient_client, clinic, my_appointment):
+    response = patient_client.post(
+        reschedule_url(my_appointment), {"start": TOMORROW_0900_UTC}, follow=True
+    )
+
+    my_appointment.refresh_from_db()
+    new = Appointment.objects.get(rescheduled_from=my_appointment)
+    assert response.redirect_chain == [(f"/me/appointments/{new.pk}/booked/", 302)]
+    assert my_appointment.status == Appointment.Status.CANCELLED
+    assert new.start == clinic.slot
+    assert "Your appointment has been moved." in response.content.decode()
+
+
+def test_reschedule_to_a_slot_taken_meanwhile_keeps_the_appointment(
+    patient_client, clinic, my_appointment
+):
+    AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason, start=clinic.slot)
+
+    response = patient_client.post(reschedule_url(my_appointment), {"start": TOMORROW_0900_UTC})
+
+    my_appointment.refresh_from_db()
+    assert response.status_code == 409
+    assert "This slot has just been taken" in response.content.decode()
+    assert my_appointment.status == Appointment.Status.BOOKED
+    assert not Appointment.objects.filter(rescheduled_from=my_appointment).exists()
+
+
+@pytest.mark.parametrize("start", ["", "garbage", "2026-06-02T09:00:00", "2026-06-02T07:10:00Z"])
+def test_reschedule_to_a_time_not_offered_is_a_message(patient_client, my_appointment, start):
+    response = patient_client.post(reschedule_url(my_appointment), {"start": start})
+
+    my_appointment.refresh_from_db()
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert my_appointment.status == Appointment.Status.BOOKED
+
+
+def test_reschedule_too_late_is_explained(patient_client, clinic):
+    soon = AppointmentFactory(
+        practitioner=clinic.practitioner,
+        reason=clinic.reason,
+        patient=clinic.patient,
+        start=datetime.combine(clinic.slot.date() - timedelta(days=1), time(10), tzinfo=clinic.tz),
+    )
+
+    page = patient_client.get(reschedule_url(soon))
+    response = patient_client.post(reschedule_url(soon), {"start": TOMORROW_0900_UTC}, follow=True)
+
+    assert "can no longer be moved online" in page.content.decode()
+    assert "less than 24 hours" in response.content.decode()
+    soon.refresh_from_db()
+    assert soon.status == Appointment.Status.BOOKED
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/me/appointments/{pk}/booked/"),
+        ("get", "/me/appointments/{pk}/reschedule/"),
+        ("post", "/me/appointments/{pk}/reschedule/"),
+        ("get", "/me/appointments/{pk}/calendar.ics"),
+        ("post", "/me/appointments/{pk}/waitlist/"),
+    ],
+)
+def test_another_patients_appointment_answers_404_on_every_url(
+    patient_client, clinic, method, path
+):
+    theirs = AppointmentFactory(
+        practitioner=clinic.practitioner, reason=clinic.reason, start=clinic.slot
+    )
+
+    response = getattr(patient_client, method)(
+        path.format(pk=theirs.pk), {"start": "2026-06-02T08:00:00Z"} if method == "post" else {}
+    )
+
+    theirs.refresh_from_db()
+    assert response.status_code == 404
+    assert theirs.status == Appointment.Status.BOOKED
+    assert AccessEvent.objects.filter(action=Action.DENIED, appointment_id=theirs.pk).exists()
+
+
+def test_my_space_pages_require_login(client, clinic):
+    appointment = AppointmentFactory(practitioner=clinic.practitioner, reason=clinic.reason)
+    for path in ("booked/", "reschedule/", "calendar.ics"):
+        response = client.get(f"/me/appointments/{appointment.pk}/{path}")
+        assert response.status_code == 302
+        assert response.url.startswith("/accounts/login/")
+
+
+def test_reschedule_page_query_budget(
+    patient_client, my_appointment, django_assert_max_num_queries
+):
+    # Session, user, the appointment, its view event; hours (+ their reasons), absences and
+    # appointments for the grid.
+    with django_assert_max_num_queries(8):
+        assert patient_client.get(reschedule_url(my_appointment)).status_code == 200
+
+
+# --- New patients ---------------------------------------------------------------------------
+
+
+def test_new_patient_question_filters_the_reasons(client, clinic):
+    first = VisitReasonFactory(
+        practitioner=clinic.practitioner, label="Premier rendez-vous", patient_kind="new"
+    )
+    follow_up = VisitReasonFactory(
+        practitioner=clinic.practitioner, label="Suivi", patient_kind="existing"
+    )
+    url = clinic.practitioner.get_absolute_url()
+
+    def reasons(params):
+        return [grid["reason"] for grid in client.get(url, params).context["grids"]]
+
+    assert reasons({}) == [clinic.reason, first, follow_up]
+    assert reasons({"new": "1"}) == [clinic.reason, first]
+    assert reasons({"new": "0"}) == [clinic.reason, follow_up]
+    assert reasons({"new": "maybe"}) == [clinic.reason, first, follow_up]
+    html = client.get(url, {"new": "1"}).content.decode()
+    assert "<legend>Are you a new patient of this practitioner?</legend>" in html
+    assert 'name="new" value="1" checked' in html
+    assert 'href="?new=1&amp;start=2026-06-08"' in html
 
 
 # --- Accounts -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from booking.demo_data import (
     practitioner_plan,
 )
 from booking.models import Appointment
+from booking.next_slots import refresh_in_batches
 from patients.models import Patient, Relative
 from practitioners.models import (
     Absence,
@@ -417,6 +418,9 @@ class Command(BaseCommand):
             new_practitioners, patient_pool(options["patients"]), now=now, days=options["days"]
         )
         self.progress("appointments", counts)
+        counts["next-slot rows"] = refresh_in_batches(
+            practitioner_ids=[p.pk for p in new_practitioners]
+        )
         counts["staff accounts"] = ensure_account(
             "admin@demo.test", role=Role.ADMIN, password=password, is_staff=True, is_superuser=True
         ) + ensure_account("secretary1@demo.test", role=Role.SECRETARY, password=password)

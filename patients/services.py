@@ -1,0 +1,68 @@
+"""Changes to a patient's relatives. Each owns its transaction."""
+
+from datetime import date
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from booking.errors import DomainError
+from booking.models import ACTIVE_STATUSES, Appointment
+from patients.models import Patient, Relative
+
+
+class RelativeInUse(DomainError):
+    """The relative still has appointments, which refer to them."""
+
+    code = "relative_in_use"
+    status = 409
+
+
+@transaction.atomic
+def add_relative(
+    *,
+    patient: Patient,
+    first_name: str,
+    last_name: str,
+    birth_date: date | None = None,
+    relationship: str = Relative.Relationship.CHILD,
+) -> Relative:
+    return Relative.objects.create(
+        managed_by=patient,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        birth_date=birth_date,  # type: ignore[misc]  # stubs see the TextField base
+        relationship=relationship,
+    )
+
+
+@transaction.atomic
+def update_relative(*, relative: Relative, **fields: object) -> Relative:
+    for name, value in fields.items():
+        setattr(relative, name, value.strip() if isinstance(value, str) else value)
+    relative.save()
+    return relative
+
+
+@transaction.atomic
+def remove_relative(*, relative: Relative) -> None:
+    """Refused while the relative has an upcoming appointment (cancel it first), and while past
+    appointments refer to them: those are the medical history and are never rewritten."""
+    upcoming = Appointment.objects.filter(
+        relative=relative, status__in=ACTIVE_STATUSES, start__gte=timezone.now()
+    )
+    if upcoming.exists():
+        raise RelativeInUse(
+            _("%(name)s has upcoming appointments: cancel them before removing them.")
+            % {"name": relative.full_name}
+        )
+    try:
+        # A savepoint, so the refusal leaves the outer transaction usable.
+        with transaction.atomic():
+            relative.delete()
+    except ProtectedError as exc:
+        raise RelativeInUse(
+            _("%(name)s has past appointments, which are kept: they cannot be removed.")
+            % {"name": relative.full_name}
+        ) from exc
