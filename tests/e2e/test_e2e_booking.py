@@ -1,14 +1,24 @@
 """A patient books in a real browser: search, practitioner page, slot, login, confirm, my
-appointments, cancel; two patients race for one slot; a new patient signs up on the way."""
+appointments, move to another time, cancel (in English and in French); two patients race for one
+slot; a new patient signs up on the way."""
 
 import re
+from datetime import datetime
 
 import pytest
 from django.core import mail
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from booking.models import Appointment
-from tests.e2e.helpers import SERVER_ERROR, book_and_open_my_appointments, first_slot, log_in
+from tests.e2e.helpers import (
+    ENGLISH,
+    FRENCH,
+    SERVER_ERROR,
+    Words,
+    book_and_open_my_appointments,
+    first_slot,
+    log_in,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -16,45 +26,92 @@ BOOK_BUTTON = re.compile(r"^book", re.IGNORECASE)
 VERIFY_LINK = re.compile(r"https?://\S+/accounts/verify/\S+/")
 
 
-def open_practitioner_from_search(page: Page, practice) -> None:  # type: ignore[no-untyped-def]
+def open_practitioner_from_search(page: Page, practice, words: Words = ENGLISH) -> None:  # type: ignore[no-untyped-def]
     page.goto("/")
-    page.get_by_label(re.compile(r"specialty", re.IGNORECASE)).select_option(
-        label=practice.specialty.name
-    )
-    page.get_by_label(re.compile(r"city", re.IGNORECASE)).fill("Lyon")
-    page.get_by_role("button", name=re.compile(r"^search$", re.IGNORECASE)).click()
+    page.get_by_label(words.specialty).select_option(label=practice.specialty.name)
+    page.get_by_label(words.city).fill("Lyon")
+    page.get_by_role("button", name=words.search).click()
     expect(page).to_have_url(re.compile(r"/search/\?"))
     page.get_by_role("link", name=re.compile(practice.practitioner.last_name)).first.click()
     expect(page).to_have_url(re.compile(rf"/practitioners/{practice.practitioner.slug}/"))
 
 
-def test_search_book_see_and_cancel(browsing, page: Page, practice, make_patient) -> None:  # type: ignore[no-untyped-def]
+def card_at(page: Page, start_iso: str) -> Locator:
+    """The card of "My appointments" whose heading shows this time (its <time datetime>)."""
+    return page.get_by_role("listitem").filter(
+        has=page.get_by_role("heading").locator(f'time[datetime="{start_iso}"]')
+    )
+
+
+@pytest.mark.parametrize("words", [ENGLISH, FRENCH], ids=["en", "fr"])
+def test_search_book_see_move_and_cancel(  # type: ignore[no-untyped-def]
+    browsing, practice, make_patient, words: Words
+) -> None:
+    page = browsing.new_page(locale=words.browser_locale, accept_language=words.accept_language)
     patient = make_patient()
-    open_practitioner_from_search(page, practice)
+    open_practitioner_from_search(page, practice, words)
+    expect(page.locator("html")).to_have_attribute("lang", words.language)
 
     first_slot(page).click()
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=.*book"))
-    log_in(page, patient.user.email)
+    log_in(page, patient.user.email, words=words)
 
     # Back on the chosen slot, not on the home page.
     expect(page).to_have_url(re.compile(rf"/book/{practice.practitioner.slug}/\?"))
     expect(page.get_by_role("heading", level=1)).to_be_visible()
-    book_and_open_my_appointments(page)
+    book_and_open_my_appointments(page, words)
 
-    appointment = Appointment.objects.get(patient=patient)
-    assert appointment.status == Appointment.Status.BOOKED
+    booked = Appointment.objects.get(patient=patient)
+    assert booked.status == Appointment.Status.BOOKED
     listed = page.get_by_role("listitem").filter(
         has=page.get_by_role("link", name=re.compile(practice.practitioner.last_name))
     )
     expect(listed).to_have_count(1)
     expect(listed).to_contain_text(practice.reason.label)
+    old_iso = listed.get_by_role("heading").locator("time").get_attribute("datetime")
+    assert old_iso
 
-    listed.get_by_role("button", name=re.compile(r"^cancel", re.IGNORECASE)).click()
-    expect(page).to_have_url(re.compile(r"/me/appointments/"))
-    expect(page.get_by_role("status")).to_be_visible()
-    appointment.refresh_from_db()
-    assert appointment.status == Appointment.Status.CANCELLED
-    expect(page.get_by_role("button", name=re.compile(r"^cancel", re.IGNORECASE))).to_have_count(0)
+    # Move it: the reschedule page offers the same practitioner's other free times as buttons.
+    listed.get_by_role("link", name=words.move).click()
+    expect(page).to_have_url(re.compile(rf"/me/appointments/{booked.pk}/reschedule/"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(words.move_heading)
+    choices = page.get_by_role("button", name=words.move_to)
+    expect(choices.first).to_be_visible()
+    # The current time is not free, so it is not offered; skip it anyway should it be.
+    chosen = next(
+        choices.nth(index)
+        for index in range(choices.count())
+        if choices.nth(index).locator("time").get_attribute("datetime") != old_iso
+    )
+    new_iso = chosen.locator("time").get_attribute("datetime")
+    new_start = datetime.fromisoformat(chosen.get_attribute("value") or "")
+    chosen.click()
+
+    expect(page).to_have_url(re.compile(r"/me/appointments/\d+/booked/"))
+    expect(page.get_by_role("status").filter(has_text=words.moved)).to_be_visible()
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CANCELLED
+    moved = Appointment.objects.get(rescheduled_from=booked)
+    assert moved.status == Appointment.Status.BOOKED
+    assert moved.start == new_start != booked.start
+    assert (moved.practitioner, moved.reason) == (booked.practitioner, booked.reason)
+    assert page.url.endswith(f"/me/appointments/{moved.pk}/booked/")
+
+    page.get_by_role("link", name=words.my_appointments).first.click()
+    expect(page).to_have_url(re.compile(r"/me/appointments/$"))
+    card = card_at(page, new_iso or "")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text(practice.reason.label)
+    # The old time, if still listed, is cancelled: nothing left to do with it.
+    expect(card_at(page, old_iso).get_by_role("button", name=words.cancel)).to_have_count(0)
+    expect(card_at(page, old_iso).get_by_role("link", name=words.move)).to_have_count(0)
+
+    card.get_by_role("button", name=words.cancel).click()
+    expect(page).to_have_url(re.compile(r"/me/appointments/$"))
+    expect(page.get_by_role("status")).to_contain_text(words.cancelled)
+    moved.refresh_from_db()
+    assert moved.status == Appointment.Status.CANCELLED
+    expect(page.get_by_role("button", name=words.cancel)).to_have_count(0)
     assert browsing.server_errors == []
 
 
