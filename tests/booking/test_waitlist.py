@@ -8,9 +8,7 @@ appointment in the database and calling `offer_freed_slot` as booking.services d
 tests do not depend on how the services are wired.
 """
 
-import sys
 import threading
-import types
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -58,28 +56,24 @@ EXPIRED = WaitlistOffer.Status.EXPIRED
 
 
 class Recorder(list):
-    """The offers notify_waitlist_offer was called with; `real` is the function it stands in for
-    (None while notifications.services does not exist yet)."""
+    """The offers notify_waitlist_offer was called with; `real` is the function it stands in for."""
 
-    real: Callable[..., Any] | None = None
+    real: Callable[..., Any]
 
 
 @pytest.fixture(autouse=True)
 def notified(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """Records notify_waitlist_offer calls in place of the real outbox writer."""
+    import notifications.services as module
+
     calls = Recorder()
 
     def record(*, offer: WaitlistOffer) -> list[Any]:
         calls.append(offer)
         return []
 
-    try:
-        import notifications.services as module
-    except ImportError:
-        module = types.ModuleType("notifications.services")
-        monkeypatch.setitem(sys.modules, "notifications.services", module)
-    calls.real = getattr(module, "notify_waitlist_offer", None)
-    monkeypatch.setattr(module, "notify_waitlist_offer", record, raising=False)
+    calls.real = module.notify_waitlist_offer
+    monkeypatch.setattr(module, "notify_waitlist_offer", record)
     return calls
 
 
@@ -375,8 +369,6 @@ def test_a_slot_nobody_waits_for_costs_one_query(clinic):
 def test_offers_are_written_to_the_outbox_and_sent_after_commit(
     clinic, monkeypatch, notified, django_capture_on_commit_callbacks
 ):
-    if notified.real is None:
-        pytest.skip("notifications.services.notify_waitlist_offer is not written yet")
     import notifications.services
     from notifications.models import Notification
 

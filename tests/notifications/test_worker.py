@@ -48,10 +48,7 @@ from tests.notifications.worker_harness import (
     wait_until,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 Status = Notification.Status
 # A worker reconnecting to a restarted Redis retries after 2 s, then 4 s more, and so on.
 DELIVERY_TIMEOUT = 20
@@ -80,8 +77,10 @@ def _reset_producer_pool() -> None:
 def broker(private_redis: PrivateRedis, transactional_db: None) -> Iterator[PrivateRedis]:
     """This process publishes to the private Redis instead of running tasks eagerly. It runs
     after tests/conftest.py's autouse fixture that makes them eager, and is undone before it."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database: PostgreSQL only")
+    # The worker process shares the test database, so it must be a server (`make test` uses
+    # PostgreSQL); never skipped: a missing service fails with a line saying what to install.
+    assert connection.vendor == "postgresql", "worker tests need PostgreSQL (DATABASE_URL)"
+    assert which("redis-server"), "worker tests need redis-server: apt-get install redis-server"
     if private_redis.process is None:
         private_redis.start()  # a test stopped it and failed before starting it again
     private_redis.flush()  # no message left over by another test (an unacked one, an ETA)
