@@ -15,6 +15,7 @@ The table is a cache: the booking service still checks the engine and the databa
 so a slot shown here and taken meanwhile answers "taken", never a double booking.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from booking.availability import ONE_DAY
 from booking.models import NextSlots
 from booking.slots import booking_window, compute_slots, load_schedules
 from practitioners.models import Absence, Practitioner, VisitReason, WeeklyHours
+
+logger = logging.getLogger(__name__)
 
 SLOTS_KEPT = 3
 WINDOW_DAYS = 14  # the horizon is searched in windows: most agendas have 3 free slots in the first
@@ -193,11 +196,20 @@ def refresh_in_batches(
 
 
 def refresh_after_commit(*, practitioner_id: int) -> None:
-    """Recompute after the current transaction commits (at once outside one). Robust: a failed
-    refresh is logged and leaves a row that the next booking or schedule change rewrites."""
-    transaction.on_commit(
-        partial(refresh_next_slots, practitioner_ids=[practitioner_id]), robust=True
-    )
+    """Recompute after the current transaction commits (at once outside one), on a Celery worker
+    when there is one: the engine run over the horizon stays off the booking request. Robust: a
+    failed refresh is logged and leaves a row that the next booking or schedule change rewrites."""
+    transaction.on_commit(partial(_refresh_soon, practitioner_id), robust=True)
+
+
+def _refresh_soon(practitioner_id: int) -> None:
+    from booking.tasks import refresh_practitioner_next_slots
+
+    try:
+        refresh_practitioner_next_slots.delay(practitioner_id)
+    except Exception:  # broker unreachable: do it here rather than leave search stale
+        logger.warning("broker unreachable; next slots refreshed in process")
+        refresh_next_slots(practitioner_ids=[practitioner_id])
 
 
 def refresh_expired(*, batch_size: int = BATCH_SIZE) -> int:
