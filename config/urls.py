@@ -8,6 +8,7 @@ from config.views import healthz
 urlpatterns = [
     path("", include("booking.urls")),
     path("me/relatives/", include("patients.urls")),
+    path("agenda/", include("practitioners.urls")),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("booking.api_urls", "api"), namespace="api")),

@@ -55,6 +55,29 @@ class Practice(models.Model):
         return ZoneInfo(self.timezone)
 
 
+class PracticeMember(models.Model):
+    """Someone who works at a practice (its secretaries). Practitioners belong through their
+    `practice`; a practitioner grants a member access to their own agenda (StaffAccess)."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="practice_memberships"
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("practice member")
+        verbose_name_plural = _("practice members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "user"], name="practitioners_practicemember_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Member #{self.user_id} of practice #{self.practice_id}"
+
+
 class Practitioner(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -90,6 +113,13 @@ class Practitioner(models.Model):
     )
     cancellation_notice_hours = models.PositiveSmallIntegerField(
         _("cancellation notice (hours)"), default=24, validators=[MaxValueValidator(24 * 14)]
+    )
+    no_show_limit = models.PositiveSmallIntegerField(
+        _("block online booking after this many no-shows"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_("Leave empty to never block. The practice can still book by phone."),
     )
 
     class Meta:

@@ -73,3 +73,26 @@ def _messages_stay_in_memory(settings):  # type: ignore[no-untyped-def]
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = eager
+
+
+# --- Staff sessions with a second factor ----------------------------------------------------
+@pytest.fixture
+def otp_login():
+    """Log `user` into `client` as if they had passed the TOTP step: what every staff page needs.
+
+    Returns the confirmed TOTP device, so a test can compute codes from its key.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def login(client, user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+        client.force_login(user)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return device
+
+    return login

@@ -14,6 +14,7 @@ from patients.models import Patient, Relative
 from practitioners.models import (
     Absence,
     Practice,
+    PracticeMember,
     Practitioner,
     Specialty,
     StaffAccess,
@@ -160,8 +161,10 @@ def make_actor(user: User | None = None, *, channel: str = Channel.API) -> Actor
 
 
 def secretary_of(practitioner: Practitioner, *, level: str = StaffAccess.Level.MANAGE) -> User:
-    """A secretary account granted `level` on the practitioner's agenda."""
-    return StaffAccessFactory(practitioner=practitioner, level=level).user
+    """A secretary of the practitioner's practice, granted `level` on their agenda."""
+    user = StaffAccessFactory(practitioner=practitioner, level=level).user
+    PracticeMember.objects.create(practice=practitioner.practice, user=user)
+    return user
 
 
 class WaitlistEntryFactory(DjangoModelFactory):

@@ -44,6 +44,7 @@ from patients.models import Patient, Relative
 from practitioners.models import (
     Absence,
     Practice,
+    PracticeMember,
     Practitioner,
     Specialty,
     StaffAccess,
@@ -360,13 +361,19 @@ def grant_secretary_access(*, practitioners: int, today: date) -> int:
     numbers = range(1, min(practitioners, SECRETARY_PRACTITIONERS) + 1)
     slugs = [practitioner_plan(n, practice_key=0, today=today, tz=TZ).slug for n in numbers]
     granted = StaffAccess.objects.filter(user=secretary).values_list("practitioner_id", flat=True)
+    chosen = Practitioner.objects.filter(slug__in=slugs)
     access = [
         StaffAccess(practitioner_id=pk, user=secretary, level=StaffAccess.Level.MANAGE)
-        for pk in Practitioner.objects.filter(slug__in=slugs)
-        .exclude(pk__in=list(granted))
-        .values_list("pk", flat=True)
+        for pk in chosen.exclude(pk__in=list(granted)).values_list("pk", flat=True)
     ]
     StaffAccess.objects.bulk_create(access)
+    PracticeMember.objects.bulk_create(
+        [
+            PracticeMember(practice_id=practice_id, user=secretary)
+            for practice_id in set(chosen.values_list("practice_id", flat=True))
+        ],
+        ignore_conflicts=True,
+    )
     return len(access)
 
 
