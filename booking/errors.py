@@ -61,3 +61,9 @@ class TooLateToCancel(DomainError):
 
 class InvalidTransition(DomainError):
     code = "invalid_transition"
+
+
+class InvalidInput(DomainError):
+    """A request the service refuses on its content (a range ending before it starts, ...)."""
+
+    code = "invalid"
