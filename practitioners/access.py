@@ -29,7 +29,7 @@ def agenda_view(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if getattr(user, "role", None) not in STAFF_ROLES:
             raise NotAllowed("the agenda is for practice staff")
-        if not user.is_verified():  # type: ignore[union-attr]
+        if not user.is_verified():  # type: ignore[attr-defined,union-attr]
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('accounts:two-factor-verify')}?{query}")
         return view(request, *args, **kwargs)
