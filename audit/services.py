@@ -1,8 +1,12 @@
+import ipaddress
 from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
+from django.utils import timezone
+
 from accounts.models import Role
 from audit.actors import Actor
+from audit.chain import event_mac
 from audit.models import AccessEvent, Action
 
 
@@ -36,8 +40,11 @@ def record_access(
     access it records: if the insert fails, the access fails with it. One bulk insert per call.
     """
     targets: list[AppointmentLike] = list(appointments) or [AppointmentRef(id=None)]
+    now = timezone.now()
+    ip = _normalized_ip(actor.ip)
     events = [
         AccessEvent(
+            occurred_at=now,
             actor_kind=actor.kind,
             actor_user_id=actor.user.pk if actor.user is not None else None,
             actor_role=actor.role,
@@ -50,13 +57,26 @@ def record_access(
             patient_id=target.patient_id,
             practitioner_id=target.practitioner_id,
             request_id=actor.request_id,
-            ip=actor.ip,
+            ip=ip,
             user_agent=actor.user_agent,
             detail=detail[:200],
         )
         for target in targets
     ]
+    for event in events:
+        event.mac = event_mac(event)
     return AccessEvent.objects.bulk_create(events)
+
+
+def _normalized_ip(ip: str | None) -> str | None:
+    # Stored as the database will give it back (PostgreSQL's inet compresses IPv6), so the mac
+    # computed now still matches when the event is read for verification.
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
 
 
 BIGINT_MAX = 2**63 - 1

@@ -126,6 +126,7 @@ def bench_environment(url: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": new_key(),
         "BLIND_INDEX_KEY": new_key(),
+        "AUDIT_CHAIN_KEY": new_key(),
         **os.environ,
         "DATABASE_URL": url,
         "DATABASE_POOL": "0",

@@ -353,3 +353,18 @@ AXES_SENSITIVE_PARAMETERS = ["username", "email", "ip_address"]
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_IPWARE_PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0")) or None
+
+# --- Audit log ------------------------------------------------------------------------------
+# Keys the audit chain (HMAC-SHA256): whoever edits the events table cannot recompute the chain
+# without it. Keep it out of the database and its backups, like the encryption keys.
+AUDIT_CHAIN_KEY = dev_secret("AUDIT_CHAIN_KEY", _new_key)
+AUDIT_RETENTION_MONTHS = int(os.environ.get("AUDIT_RETENTION_MONTHS", "12"))
+# An event is sealed into the chain after its transaction commits; one still unsealed this long
+# after it occurred was never committed by the application: verify_audit_log reports it.
+AUDIT_SEAL_GRACE_SECONDS = int(os.environ.get("AUDIT_SEAL_GRACE_SECONDS", "600"))
+AUDIT_PARTITIONS_AHEAD_MONTHS = 3
+CELERY_BEAT_SCHEDULE["seal-audit-log"] = {"task": "audit.tasks.seal_audit_log", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["audit-partitions"] = {
+    "task": "audit.tasks.create_audit_partitions",
+    "schedule": 6 * 3600.0,
+}

@@ -96,3 +96,24 @@ def otp_login():
         return device
 
     return login
+
+
+# --- The audit tables refuse TRUNCATE ---------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_audit_triggers():
+    """Transactional tests end with `flush`, a TRUNCATE of every table, which the audit log's
+    triggers refuse (by design). The test database's superuser may switch triggers off for that
+    one transaction; the application's role in production cannot."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        return ["SET LOCAL session_replication_role = replica", *statements] if statements else []
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original

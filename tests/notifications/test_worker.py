@@ -128,6 +128,7 @@ def start_worker(
         "SECRET_KEY": settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "BLIND_INDEX_KEY": settings.BLIND_INDEX_KEY,
+        "AUDIT_CHAIN_KEY": settings.AUDIT_CHAIN_KEY,
         "CRENEAU_VAR_DIR": str(outbox.var),  # emails: Django's file backend under it
         "EMAIL_URL": "",
         "SMS_BACKEND": SMS_SINK,
