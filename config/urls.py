@@ -8,7 +8,9 @@ from config.views import healthz
 urlpatterns = [
     path("", include("booking.urls")),
     path("me/relatives/", include("patients.urls")),
+    path("me/access-log/", include("patients.access_log_urls")),
     path("agenda/", include("practitioners.urls")),
+    path("audit/", include("audit.urls")),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("booking.api_urls", "api"), namespace="api")),
