@@ -56,7 +56,7 @@ class AccessEvent(models.Model):
     appointment_id = models.BigIntegerField(null=True, blank=True)
     patient_id = models.BigIntegerField(null=True, blank=True)
     practitioner_id = models.BigIntegerField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     detail = models.CharField(max_length=200, blank=True)
@@ -79,6 +79,8 @@ class AccessEvent(models.Model):
                 fields=["integration_id", "occurred_at"], name="audit_event_integration_time"
             ),
             models.Index(fields=["appointment_id"], name="audit_event_appointment"),
+            # Exact matches only: db_index would add a second, LIKE-pattern index to every insert.
+            models.Index(fields=["request_id"], name="audit_event_request"),
         ]
 
     def __str__(self) -> str:

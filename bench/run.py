@@ -260,6 +260,46 @@ def search_section(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def audit_section(result: dict[str, Any]) -> list[str]:
+    """bench/audit_overhead.py's figures: the API with auditing on and off; write rates."""
+    lines = ["## Audit overhead (`bench/audit_overhead.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    api, chain = result["api"], result["chain"]
+    audited, baseline = result["record_access"], result["bulk_create_baseline"]
+    lines += [
+        "`GET /api/v1/appointments/?limit=50` for a patient with 50 appointments, Django test "
+        "client, DEBUG off, PostgreSQL; auditing on (50 events with their HMAC, one bulk insert) "
+        "and off (the selectors' `record_access` a no-op), in alternating blocks.",
+        "",
+        "| variant | runs | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|",
+        f"| auditing on | {api['on']['runs']} | {api['on']['p50_ms']} | {api['on']['p95_ms']} |",
+        f"| auditing off (baseline) | {api['off']['runs']} | {api['off']['p50_ms']} "
+        f"| {api['off']['p95_ms']} |",
+        "",
+        f"On / off (p50): **{api['ratio']}**. Goal ({result['goal']}) met: "
+        f"{yes_no(result['goal_met'])}.",
+        "",
+        f"Writes from {result['writers']} processes, {result['events_per_transaction']} events "
+        "per transaction:",
+        "",
+        "| variant | events | seconds | events/s |",
+        "|---|---:|---:|---:|",
+        f"| `record_access` | {audited['events']} | {audited['seconds']} "
+        f"| {audited['events_per_s']} |",
+        f"| bare `bulk_create`, no HMAC (baseline) | {baseline['events']} | {baseline['seconds']} "
+        f"| {baseline['events_per_s']} |",
+        "",
+        f"`record_access` / bare insert: **{result['write_ratio']:.0%}**. One sealer chained "
+        f"{chain['sealed']} events at {chain['seal_events_per_s']} events/s; `verify_audit_log` "
+        f"walked {chain['verified']} at {chain['verify_events_per_s']} events/s "
+        f"(intact: {yes_no(chain['verify_ok'])}).",
+        "",
+    ]
+    return lines
+
+
 def seed_section(result: dict[str, Any] | None) -> list[str]:
     lines = ["## seed_demo at benchmark scale", ""]
     if result is None:
@@ -281,6 +321,7 @@ def render(
     reminders: dict,
     seed: dict | None,
     search: dict,
+    audit: dict,
 ) -> str:
     return "\n".join(
         [
@@ -295,6 +336,7 @@ def render(
             *availability_section(availability),
             *reminders_section(reminders),
             *search_section(search),
+            *audit_section(audit),
             *seed_section(seed),
         ]
     )
@@ -315,14 +357,15 @@ def main() -> int:
     availability = run_json("bench/availability.py", timeout=600)
     race = run_json("bench/booking_race.py", timeout=900)
     reminders = run_json("bench/reminders.py", timeout=600)
+    audit = run_json("bench/audit_overhead.py", timeout=900)
     if args.with_seed:
         seed, search = time_seed(base_url)
     else:  # search.py then seeds a database of its own
         seed, search = None, run_json("bench/search.py", timeout=1200)
-    text = render(facts, race, availability, reminders, seed, search)
+    text = render(facts, race, availability, reminders, seed, search, audit)
     RESULTS.write_text(text)
     print(text)
-    results = (race, availability, reminders, seed or {}, search)
+    results = (race, availability, reminders, seed or {}, search, audit)
     failed = [result for result in results if "error" in result]
     return 1 if failed else 0
 
