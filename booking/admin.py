@@ -7,21 +7,17 @@ bulk insert, before the response leaves. Rows show ids, times and statuses, neve
 """
 
 import csv
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from audit.actors import Actor, actor_for
-from audit.models import Action, Channel
-from audit.services import record_access
+from audit.admin_mixins import AuditedAdminMixin, admin_actor
+from audit.models import Action
 from booking.models import Appointment
 from booking.selectors import visible_appointments
-
 
 DETAIL_FIELDS: list[str] = [
     "id",
@@ -41,12 +37,8 @@ DETAIL_FIELDS: list[str] = [
 ]
 
 
-def admin_actor(request: HttpRequest) -> Actor:
-    return actor_for(request, channel=Channel.ADMIN)
-
-
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(AuditedAdminMixin):
     list_display = [
         "id",
         "start",
@@ -84,28 +76,6 @@ class AppointmentAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if isinstance(response, TemplateResponse) and changelist is not None:
-            self._record(request, Action.LIST, changelist.result_list)
-        return response
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        original = getattr(response, "context_data", {}).get("original")
-        if isinstance(response, TemplateResponse) and original is not None:
-            self._record(request, Action.VIEW, [original])
-        return response
-
     @admin.action(description=_("Export selected appointments (CSV)"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Appointment]) -> HttpResponse:
         rows = list(queryset.order_by("start"))
@@ -125,8 +95,5 @@ class AppointmentAdmin(admin.ModelAdmin):
                     row.patient_id,
                 ]
             )
-        self._record(request, Action.EXPORT, rows)
+        self.record(request, Action.EXPORT, rows)
         return response
-
-    def _record(self, request: HttpRequest, action: str, rows: Iterable[Appointment]) -> None:
-        record_access(actor=admin_actor(request), action=action, appointments=rows, detail="admin")

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from audit.actors import Actor, actor_for
 from audit.models import Channel
+from audit.registry import audit_exempt, audited
 from booking import services
 from booking.models import Appointment
 from booking.next_slots import next_slots_for, refresh_stale_next_slots
@@ -73,6 +74,7 @@ class SpecialtyOutput(serializers.Serializer):
     slug = serializers.SlugField()
 
 
+@audit_exempt("public: specialties")
 class SpecialtyListApi(APIView):
     @extend_schema(responses=SpecialtyOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -122,6 +124,7 @@ class PractitionerDetailOutput(PractitionerOutput):
     reasons = ReasonOutput(many=True, source="online_reasons")
 
 
+@audit_exempt("public: practitioners and their next free slots")
 class PractitionerListApi(APIView):
     class FilterInput(PageInput):
         specialty = serializers.SlugField(required=False, default="")
@@ -160,12 +163,14 @@ def _public_practitioner(practitioner_id: int) -> Practitioner:
     return practitioner
 
 
+@audit_exempt("public: a practitioner and their reasons")
 class PractitionerDetailApi(APIView):
     @extend_schema(responses=PractitionerDetailOutput)
     def get(self, request: Request, practitioner_id: int) -> Response:
         return Response(PractitionerDetailOutput(_public_practitioner(practitioner_id)).data)
 
 
+@audit_exempt("public: free slots only")
 class PractitionerSlotsApi(APIView):
     class SlotsInput(serializers.Serializer):
         reason = IdField()
@@ -259,6 +264,7 @@ class AppointmentOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@audited
 class AppointmentListCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -353,6 +359,7 @@ def _booking_patient(actor: Actor, practitioner: Practitioner, patient_id: int |
     return patient
 
 
+@audited
 class AppointmentDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -362,6 +369,7 @@ class AppointmentDetailApi(APIView):
         return Response(AppointmentOutput(appointment).data)
 
 
+@audited
 class AppointmentCancelApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -380,6 +388,7 @@ class AppointmentCancelApi(APIView):
         return Response(AppointmentOutput(appointment).data)
 
 
+@audited
 class AppointmentRescheduleApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -398,6 +407,7 @@ class AppointmentRescheduleApi(APIView):
         return Response(AppointmentOutput(appointment).data)
 
 
+@audited
 class AppointmentStatusApi(APIView):
     permission_classes = [IsAuthenticated]
 

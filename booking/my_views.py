@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from audit.actors import actor_for
 from audit.models import Action
+from audit.registry import audited
 from booking import grids, services
 from booking.errors import InvalidTransition, SlotNotOffered, SlotUnavailable, TooLateToCancel
 from booking.models import Appointment
@@ -44,6 +45,7 @@ def _changeable(appointment: Appointment, now: datetime) -> bool:
     )
 
 
+@audited
 @login_required
 @require_http_methods(["GET", "POST"])
 def my_appointments(request: HttpRequest) -> HttpResponse:
@@ -77,12 +79,14 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
     )
 
 
+@audited
 @login_required
 def appointment_booked(request: HttpRequest, appointment_id: int) -> HttpResponse:
     appointment = access_appointment(actor=actor_for(request), appointment_id=appointment_id)
     return render(request, "booking/booked.html", {"appointment": appointment})
 
 
+@audited
 @login_required
 def appointment_calendar(request: HttpRequest, appointment_id: int) -> HttpResponse:
     appointment = access_appointment(
@@ -106,6 +110,7 @@ def _posted_start(request: HttpRequest) -> datetime | None:
     return start.astimezone(UTC)
 
 
+@audited
 @login_required
 @require_http_methods(["GET", "POST"])
 def reschedule(request: HttpRequest, appointment_id: int) -> HttpResponse:

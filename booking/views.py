@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from audit.actors import actor_for
+from audit.registry import audit_exempt, audited
 from booking import grids, services, waitlist
 from booking.errors import InvalidTransition, SlotNotOffered, SlotUnavailable, TooLateToCancel
 from booking.forms import BookingForm, SearchForm
@@ -40,11 +41,13 @@ TAKEN_ALTERNATIVES = 6
 OPENSTREETMAP_SEARCH = "https://www.openstreetmap.org/search"
 
 
+@audit_exempt("public page: specialties and cities, no appointment")
 def home(request: HttpRequest) -> HttpResponse:
     form = SearchForm()
     return render(request, "booking/home.html", {"form": form, "specialties": form.specialties})
 
 
+@audit_exempt("public search: practitioners and their free slots")
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     page = None
@@ -98,6 +101,7 @@ def _page_query(new_answer: str, start: date | None) -> str | None:
     return "?" + urlencode({**query, "start": start.isoformat()})
 
 
+@audit_exempt("public page: free slots only, never who booked")
 def practitioner_page(request: HttpRequest, slug: str) -> HttpResponse:
     practitioner = _public_practitioner(slug)
     new_answer = request.GET.get("new", "")
@@ -220,6 +224,7 @@ def _slot_taken(
     return render(request, "booking/slot_taken.html", context, status=409)
 
 
+@audited
 @login_required
 @require_http_methods(["GET", "POST"])
 def book(request: HttpRequest, slug: str) -> HttpResponse:
@@ -292,6 +297,7 @@ WAITLIST_REFUSALS = (
 )
 
 
+@audited
 @login_required
 @require_http_methods(["GET", "POST"])
 def waitlist_offer(request: HttpRequest, offer_id: int) -> HttpResponse:
@@ -321,6 +327,7 @@ def waitlist_offer(request: HttpRequest, offer_id: int) -> HttpResponse:
     )
 
 
+@audited
 @login_required
 @require_http_methods(["POST"])
 def waitlist_join(request: HttpRequest, appointment_id: int) -> HttpResponse:

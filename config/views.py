@@ -1,7 +1,10 @@
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from audit.registry import audit_exempt
 
+
+@audit_exempt("liveness probe")
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness and database reachability, for load balancers and docker-compose health checks."""
     try:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
+from audit.registry import audit_exempt
 from patients import services
 from patients.forms import RelativeForm
 from patients.models import Patient
@@ -23,12 +24,14 @@ def _patient(request: HttpRequest) -> Patient:
     return patient
 
 
+@audit_exempt("a patient's own relatives, not appointments")
 @login_required
 def relative_list(request: HttpRequest) -> HttpResponse:
     relatives = list(relatives_of(patient=_patient(request)))
     return render(request, "patients/relatives.html", {"relatives": relatives})
 
 
+@audit_exempt("a patient's own relatives, not appointments")
 @login_required
 @require_http_methods(["GET", "POST"])
 def relative_add(request: HttpRequest) -> HttpResponse:
@@ -41,6 +44,7 @@ def relative_add(request: HttpRequest) -> HttpResponse:
     return render(request, "patients/relative_form.html", {"form": form, "relative": None})
 
 
+@audit_exempt("a patient's own relatives, not appointments")
 @login_required
 @require_http_methods(["GET", "POST"])
 def relative_edit(request: HttpRequest, relative_id: int) -> HttpResponse:
@@ -59,6 +63,7 @@ def relative_edit(request: HttpRequest, relative_id: int) -> HttpResponse:
     return render(request, "patients/relative_form.html", {"form": form, "relative": relative})
 
 
+@audit_exempt("a patient's own relatives, not appointments")
 @login_required
 @require_http_methods(["GET", "POST"])
 def relative_remove(request: HttpRequest, relative_id: int) -> HttpResponse:
