@@ -17,7 +17,6 @@ import argparse
 import json
 import multiprocessing
 import statistics
-import sys
 import time
 from datetime import timedelta
 from typing import Any

@@ -300,6 +300,31 @@ def audit_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def agenda_section(result: dict[str, Any]) -> list[str]:
+    """bench/agenda.py's figures: the week view with 300 appointments against 3."""
+    lines = ["## Agenda week view (`bench/agenda.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    lines += [
+        "`GET /agenda/?view=week` of one practitioner (second factor passed), Django test client, "
+        "DEBUG off, PostgreSQL: names decrypted, one bulk audit insert for the rows shown.",
+        "",
+        "| week | runs | p50 ms | p95 ms | queries |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, name in (("busy", "300 appointments"), ("quiet", "3 appointments (baseline)")):
+        o = result[key]
+        lines.append(f"| {name} | {o['runs']} | {o['p50_ms']} | {o['p95_ms']} | {o['queries']} |")
+    return [
+        *lines,
+        "",
+        f"Query count independent of the appointments shown: "
+        f"{yes_no(result['queries_constant'])}; 300 / 3 appointments (p50): "
+        f"x{result['time_ratio']}.",
+        "",
+    ]
+
+
 def seed_section(result: dict[str, Any] | None) -> list[str]:
     lines = ["## seed_demo at benchmark scale", ""]
     if result is None:
@@ -322,6 +347,7 @@ def render(
     seed: dict | None,
     search: dict,
     audit: dict,
+    agenda: dict,
 ) -> str:
     return "\n".join(
         [
@@ -337,6 +363,7 @@ def render(
             *reminders_section(reminders),
             *search_section(search),
             *audit_section(audit),
+            *agenda_section(agenda),
             *seed_section(seed),
         ]
     )
@@ -358,14 +385,15 @@ def main() -> int:
     race = run_json("bench/booking_race.py", timeout=900)
     reminders = run_json("bench/reminders.py", timeout=600)
     audit = run_json("bench/audit_overhead.py", timeout=900)
+    agenda = run_json("bench/agenda.py", timeout=600)
     if args.with_seed:
         seed, search = time_seed(base_url)
     else:  # search.py then seeds a database of its own
         seed, search = None, run_json("bench/search.py", timeout=1200)
-    text = render(facts, race, availability, reminders, seed, search, audit)
+    text = render(facts, race, availability, reminders, seed, search, audit, agenda)
     RESULTS.write_text(text)
     print(text)
-    results = (race, availability, reminders, seed or {}, search, audit)
+    results = (race, availability, reminders, seed or {}, search, audit, agenda)
     failed = [result for result in results if "error" in result]
     return 1 if failed else 0
 
