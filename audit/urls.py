@@ -1,3 +1,16 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from audit import views
+
+urlpatterns = [
+    path("", views.overview, name="audit-overview"),
+    path("events/", views.events, name="audit-events"),
+    path("events/export.csv", views.export, name="audit-export"),
+    path("events/<int:event_id>/", views.event_detail, name="audit-event"),
+    path("alerts/", views.alerts, name="audit-alerts"),
+    path(
+        "alerts/<int:alert_id>/acknowledge/",
+        views.alert_acknowledge,
+        name="audit-alert-acknowledge",
+    ),
+]

@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from patients import access_log_views
+
+urlpatterns = [
+    path("", access_log_views.access_log, name="access-log"),
+]
