@@ -3,7 +3,7 @@
 `detect_alerts` is idempotent: it finds what each rule sees now and keeps one open alert per
 rule and user, updating its counts and times rather than raising another. Events up to an
 acknowledged alert's `last_seen` were reviewed: only later ones raise a new alert. Runs every few
-minutes on beat (audit.alert_tasks) and when an admin opens /audit/ (`refresh_alerts`,
+minutes on beat (audit.tasks) and when an admin opens /audit/ (`refresh_alerts`,
 throttled), so the pages are current without a worker.
 
 Rules (alert details hold ids and counts only):

@@ -6,6 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit import partitions
+from audit.alerts import detect_alerts
 from audit.chain import seal_pending
 
 
@@ -25,3 +26,10 @@ def partitions_ahead() -> list[date]:
 def create_audit_partitions() -> list[str]:
     """Several times a day (beat): the monthly partitions of the events table exist ahead."""
     return partitions.create_partitions(connection, partitions_ahead())
+
+
+@shared_task(ignore_result=True)
+def detect_audit_alerts() -> int:
+    """Every few minutes (beat): run the alert rules over the access log; returns the number of
+    alerts raised or updated. Idempotent, so an overlapping or repeated run changes nothing."""
+    return len(detect_alerts())

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from accounts.models import Role
 from audit.actors import Actor
-from audit.alert_tasks import detect_audit_alerts
 from audit.alerts import REFRESH_KEY, acknowledge_alert, detect_alerts, refresh_alerts
 from audit.models import AccessEvent, Action, ActorKind, Alert, Channel
 from audit.services import AppointmentRef, record_access, record_denial
+from audit.tasks import detect_audit_alerts
 from tests.factories import (
     AppointmentFactory,
     PractitionerFactory,
