@@ -1,4 +1,5 @@
-"""Account actions: sign up, verify, rate limits. Emails go out after commit, never inside it."""
+"""Account actions: sign up, verify, rate limits, password and email changes, ending sessions.
+Emails go out after commit, never inside it."""
 
 import logging
 from dataclasses import dataclass
@@ -11,10 +12,19 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare
 
-from accounts.models import Role, User
-from accounts.tokens import InvalidToken, make_verification_token, read_verification_token
+from accounts import crypto
+from accounts.models import Role, User, UserSession
+from accounts.sessions import session_handle
+from accounts.tokens import (
+    InvalidToken,
+    make_email_change_token,
+    make_verification_token,
+    read_email_change_token,
+    read_verification_token,
+)
 from patients.models import Patient
 
 log = logging.getLogger(__name__)
@@ -22,6 +32,10 @@ log = logging.getLogger(__name__)
 
 class RateLimited(Exception):
     """Too many attempts of one action from one client in the window."""
+
+
+class EmailTaken(Exception):
+    """Another account took the new address between the request and its confirmation."""
 
 
 @dataclass(frozen=True)
@@ -117,15 +131,24 @@ def _after_commit_send_verification(*, user: User, next_url: str) -> None:
 
 
 def _after_commit_send(*, user: User, template: str, context: dict[str, object]) -> None:
-    recipient, language = user.email, user.language
-    login_url = settings.CRENEAU_BASE_URL.rstrip("/") + reverse("accounts:login")
-    reset_url = settings.CRENEAU_BASE_URL.rstrip("/") + reverse("accounts:password_reset")
+    _after_commit_send_to(to=user.email, language=user.language, template=template, context=context)
+
+
+def _after_commit_send_to(
+    *, to: str, language: str, template: str, context: dict[str, object]
+) -> None:
+    login_url = _absolute(reverse("accounts:login"))
+    reset_url = _absolute(reverse("accounts:password_reset"))
     full_context = {"login_url": login_url, "reset_url": reset_url, **context}
     transaction.on_commit(
         lambda: send_account_email(
-            to=recipient, template=template, context=full_context, language=language
+            to=to, template=template, context=full_context, language=language
         )
     )
+
+
+def _absolute(path: str) -> str:
+    return settings.CRENEAU_BASE_URL.rstrip("/") + path
 
 
 def send_account_email(
@@ -139,3 +162,99 @@ def send_account_email(
     except OSError:
         # The account is committed; signing up again resends the link. Never log the address.
         log.exception("account email %s could not be sent", template)
+
+
+# --- Password and email changes (the views re-authenticate first) -------------------------
+
+
+@transaction.atomic
+def change_password(*, user: User, new_password: str, keep_session_key: str | None) -> None:
+    """Set a new password and end every other session of the account (Django would refuse them
+    anyway, their auth hash no longer matches; deleting them keeps the session list true)."""
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    end_other_sessions(user=user, keep_session_key=keep_session_key)
+
+
+def request_email_change(*, user: User, new_email: str) -> None:
+    """Send a confirmation link to `new_email`; the address changes only when it is opened.
+
+    The requester gets the same answer whether or not another account uses the address: that
+    address receives a notice instead of a link.
+    """
+    new_email = crypto.normalize_email(new_email)
+    with transaction.atomic():
+        if User.objects.filter_by_email(new_email).exclude(pk=user.pk).exists():
+            _after_commit_send_to(
+                to=new_email, language=user.language, template="email_change_taken", context={}
+            )
+            return
+        token = make_email_change_token(
+            user_id=user.pk, new_email=new_email, from_index=user.email_index or ""
+        )
+        context = {
+            "link": _absolute(reverse("accounts:email-change-confirm", args=[token])),
+            "hours": settings.ACCOUNTS_EMAIL_CHANGE_HOURS,
+        }
+        _after_commit_send_to(
+            to=new_email, language=user.language, template="email_change", context=context
+        )
+
+
+@transaction.atomic
+def confirm_email_change(*, token: str) -> User:
+    """Apply the change a confirmation link names; the old address is told afterwards.
+
+    Raises InvalidToken for a forged, expired or superseded link, EmailTaken when another
+    account took the address meanwhile. A link opened twice changes nothing the second time.
+    """
+    change = read_email_change_token(token)
+    user = User.objects.select_for_update().filter(pk=change.user_id, is_active=True).first()
+    if user is None:
+        raise InvalidToken
+    if user.email_index == crypto.blind_index(change.new_email, kind="email"):
+        return user
+    if not user.email_index or not constant_time_compare(user.email_index, change.from_index):
+        raise InvalidToken
+    old_email = user.email
+    user.email = change.new_email
+    try:
+        with transaction.atomic():  # savepoint: the blind index is the real uniqueness guard
+            user.save(update_fields=["email", "email_index"])
+    except IntegrityError as exc:
+        raise EmailTaken from exc
+    # The patient profile's contact address follows when it was the account's address.
+    patient = Patient.objects.filter(user=user).first()
+    if patient is not None and patient.email_index == change.from_index:
+        patient.email = change.new_email
+        patient.save(update_fields=["email", "email_index"])
+    _after_commit_send_to(
+        to=old_email, language=user.language, template="email_changed", context={}
+    )
+    return user
+
+
+# --- Sessions -------------------------------------------------------------------------------
+
+
+def end_session(*, user: User, handle: str, current_session_key: str | None) -> bool:
+    """End the session of `user` that `handle` names (never the current one: that is logging
+    out). Returns whether one was ended."""
+    sessions = UserSession.objects.filter(user=user, expire_date__gt=timezone.now())
+    for session_key in sessions.values_list("session_key", flat=True):
+        if session_key != current_session_key and constant_time_compare(
+            session_handle(session_key), handle
+        ):
+            UserSession.objects.filter(session_key=session_key, user=user).delete()
+            return True
+    return False
+
+
+def end_other_sessions(*, user: User, keep_session_key: str | None) -> int:
+    ended, _ = UserSession.objects.filter(user=user).exclude(session_key=keep_session_key).delete()
+    return ended
+
+
+def end_all_sessions(*, user: User) -> int:
+    ended, _ = UserSession.objects.filter(user=user).delete()
+    return ended

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse, reverse_lazy
@@ -14,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.forms import (
     AccessibleSetPasswordForm,
@@ -21,8 +23,17 @@ from accounts.forms import (
     LoginForm,
     SignupForm,
 )
-from accounts.services import RateLimited, SignupData, check_rate_limit, sign_up, verify_email
+from accounts.services import (
+    RateLimited,
+    SignupData,
+    check_rate_limit,
+    end_all_sessions,
+    sign_up,
+    verify_email,
+)
 from accounts.tokens import InvalidToken
+from accounts.two_factor import second_factor_url
+from audit.registry import audit_exempt
 
 RATE_WINDOW_SECONDS = 3600
 
@@ -50,12 +61,26 @@ def enforce_rate_limit(request: HttpRequest, *, scope: str) -> None:
     )
 
 
+@audit_exempt("account: password login")
 class LoginView(auth_views.LoginView):
+    """The password step. Django's login() gives the session a new key; an account that needs a
+    second factor then goes to the code prompt (or to enrolment), keeping `next`."""
+
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        # A password alone never carries over a second factor passed earlier in this session.
+        self.request.session.pop(DEVICE_ID_SESSION_KEY, None)
+        response = super().form_valid(form)
+        user = form.get_user()
+        if user.requires_two_factor:
+            return HttpResponseRedirect(second_factor_url(user, next_url=self.get_redirect_url()))
+        return response
 
+
+@audit_exempt("account: sign-up")
 @sensitive_post_parameters("password1", "password2")
 @csrf_protect
 @never_cache
@@ -82,11 +107,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
 
 
+@audit_exempt("account: static confirmation page")
 @require_GET
 def signup_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup_sent.html")
 
 
+@audit_exempt("account: email verification link")
 @never_cache
 @require_GET
 def verify(request: HttpRequest, token: str) -> HttpResponse:
@@ -106,6 +133,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
 
 
+@audit_exempt("account: password reset request")
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = EmailLookupPasswordResetForm
     template_name = "accounts/password_reset.html"
@@ -121,7 +149,17 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().post(request, *args, **kwargs)
 
 
+@audit_exempt("account: new password from a reset link")
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A reset proves access to the mailbox, not to the second factor: it never logs in
+    (post_reset_login stays off), and it ends every session of the account."""
+
     form_class = AccessibleSetPasswordForm
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+    post_reset_login = False
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        end_all_sessions(user=form.user)
+        return response

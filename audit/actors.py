@@ -20,6 +20,7 @@ class Actor:
     request_id: str = ""
     ip: str | None = None
     user_agent: str = ""
+    scopes: frozenset[str] = frozenset()  # an integration's token scopes (SMART system scopes)
 
     @property
     def role(self) -> str:

@@ -70,7 +70,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, whose default site requires a second factor (OTPAdminSite).
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -94,12 +95,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "audit.middleware.RequestIdMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, for the accounts.sessions engine: client IP/user agent, idle timeout by role.
+    "accounts.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # After OTPMiddleware: a session that owes its second factor reaches only the 2FA pages.
+    "accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "booking.middleware.DomainErrorMiddleware",
@@ -254,7 +258,8 @@ STORAGES = {
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Session authentication that refuses (403 otp_required) a session owing its second factor.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.TwoFactorSessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
@@ -334,6 +339,29 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(2 * 36
 ACCOUNTS_VERIFICATION_DAYS = int(os.environ.get("ACCOUNTS_VERIFICATION_DAYS", "3"))
 # Signup and password-reset submissions per client IP and hour (cache counter).
 ACCOUNTS_RATE_LIMIT_PER_HOUR = int(os.environ.get("ACCOUNTS_RATE_LIMIT_PER_HOUR", "10"))
+ACCOUNTS_EMAIL_CHANGE_HOURS = int(os.environ.get("ACCOUNTS_EMAIL_CHANGE_HOURS", "24"))
+
+# Sessions live in the database (accounts.UserSession: user, IP, user agent, last activity) and
+# end after this many idle seconds: staff (practitioners, secretaries, admins) and patients.
+SESSION_ENGINE = "accounts.sessions"
+SESSION_IDLE_TIMEOUT_STAFF = int(os.environ.get("SESSION_IDLE_TIMEOUT_STAFF", "1800"))
+SESSION_IDLE_TIMEOUT_PATIENT = int(os.environ.get("SESSION_IDLE_TIMEOUT_PATIENT", "86400"))
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_PATIENT  # anonymous sessions
+
+# Second factor (django-otp, accounts.two_factor): mandatory for staff, opt-in for patients.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Creneau")
+# Exponential delay after each wrong code: factor x 2^(failures - 1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = int(os.environ.get("OTP_THROTTLE_FACTOR", "1"))
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+# Then a hard lock of the second-factor step: this many refused codes in a row lock it for
+# OTP_LOCKOUT_SECONDS (429 page).
+OTP_LOCKOUT_FAILURES = int(os.environ.get("OTP_LOCKOUT_FAILURES", "5"))
+OTP_LOCKOUT_SECONDS = int(os.environ.get("OTP_LOCKOUT_MINUTES", "15")) * 60
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+CELERY_BEAT_SCHEDULE["clear-expired-sessions"] = {
+    "task": "accounts.tasks.clear_expired_sessions",
+    "schedule": 3600.0,
+}
 
 # django-axes: lock login for one email from one IP after repeated failures (its app, middleware
 # and backend are in the lists above).
@@ -364,6 +392,10 @@ AUDIT_RETENTION_MONTHS = int(os.environ.get("AUDIT_RETENTION_MONTHS", "12"))
 AUDIT_SEAL_GRACE_SECONDS = int(os.environ.get("AUDIT_SEAL_GRACE_SECONDS", "600"))
 AUDIT_PARTITIONS_AHEAD_MONTHS = 3
 CELERY_BEAT_SCHEDULE["seal-audit-log"] = {"task": "audit.tasks.seal_audit_log", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["detect-audit-alerts"] = {
+    "task": "audit.tasks.detect_audit_alerts",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["audit-partitions"] = {
     "task": "audit.tasks.create_audit_partitions",
     "schedule": 6 * 3600.0,

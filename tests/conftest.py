@@ -82,20 +82,9 @@ def otp_login():
 
     Returns the confirmed TOTP device, so a test can compute codes from its key.
     """
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from tests.otp import otp_login
 
-    def login(client, user):
-        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-        if device is None:
-            device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
-        client.force_login(user)
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-        return device
-
-    return login
+    return otp_login
 
 
 # --- The audit tables refuse TRUNCATE ---------------------------------------------------------

@@ -577,8 +577,10 @@ def test_booking_when_online_booking_is_off_is_refused_with_a_message(patient_cl
     assert not Appointment.objects.exists()
 
 
-def test_booking_by_an_account_without_patient_profile_is_refused_with_a_message(client, clinic):
-    client.force_login(clinic.practitioner.user)
+def test_booking_by_an_account_without_patient_profile_is_refused_with_a_message(
+    client, clinic, otp_login
+):
+    otp_login(client, clinic.practitioner.user)
 
     response = client.get(
         book_url(clinic.practitioner, clinic.reason, TOMORROW_0900_UTC), follow=True

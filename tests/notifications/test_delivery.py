@@ -166,13 +166,13 @@ def test_a_row_is_not_retried_before_its_backoff(frozen_now, db, settings):
     assert reloaded(row).attempts == 1
 
 
-def test_failed_rows_are_listed_in_the_admin(frozen_now, db, settings, client):
+def test_failed_rows_are_listed_in_the_admin(frozen_now, db, settings, client, otp_login):
     settings.EMAIL_BACKEND = backend_path(FailingEmail)
     settings.NOTIFICATIONS_MAX_ATTEMPTS = 1
     failed, pending = confirmation_row(), confirmation_row()
     deliver([failed.pk])
     admin = UserFactory(role=Role.ADMIN, is_staff=True, is_superuser=True)
-    client.force_login(admin)
+    otp_login(client, admin)  # the admin site needs a second factor
     changelist = reverse("admin:notifications_notification_changelist")
 
     response = client.get(changelist, {"status__exact": "failed"})

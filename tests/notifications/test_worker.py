@@ -47,6 +47,7 @@ from tests.notifications.worker_harness import (
     delivered,
     wait_until,
 )
+from tests.otp import otp_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Notification.Status
@@ -388,7 +389,7 @@ def test_provider_errors_are_retried_with_backoff_then_failed_without_blocking_o
     assert _row(other_key).sent_at.timestamp() < starts[1]
 
     # Failed messages are visible in the admin (filtered by status).
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    otp_login(client, UserFactory(is_staff=True, is_superuser=True))  # admin: second factor
     page = client.get("/" + settings.ADMIN_URL + "notifications/notification/?status__exact=failed")
     assert page.status_code == 200
     assert f"/notifications/notification/{failed.pk}/change/" in page.content.decode()

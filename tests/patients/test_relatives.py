@@ -172,9 +172,9 @@ def test_another_patients_relative_answers_404_on_every_url(patient_client, clin
     assert AccessEvent.objects.filter(action=Action.DENIED).exists()
 
 
-def test_relatives_pages_require_a_patient_account(client, clinic):
+def test_relatives_pages_require_a_patient_account(client, clinic, otp_login):
     assert client.get("/me/relatives/").status_code == 302  # to the login page
-    client.force_login(clinic.practitioner.user)
+    otp_login(client, clinic.practitioner.user)
     assert client.get("/me/relatives/").status_code == 404
 
 
