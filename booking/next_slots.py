@@ -5,7 +5,9 @@ first SLOTS_KEPT free starts the engine offers a patient (now + minimum notice u
 Kept up to date three ways:
 
 - after every booking, cancellation and reschedule: the services call `refresh_after_commit`;
-- after a change of hours, absences, reasons or practitioner settings: the signal receivers below;
+- after a change of hours, absences, reasons or practitioner settings: practitioners.services
+  wrap their writes in `refresh_once_after_commit`; edits made outside them (the admin, shell,
+  fixtures) reach the signal receivers below;
 - as time passes: a row is valid until its first slot falls within the minimum notice (or for
   VALIDITY_WITHOUT_SLOTS when it has fewer than SLOTS_KEPT slots, as the horizon moves on).
   Readers recompute what has expired (`refresh_stale_next_slots`, `next_slots_for`), and
@@ -17,7 +19,9 @@ so a slot shown here and taken meanwhile answers "taken", never a double booking
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -294,14 +298,30 @@ def _merged(rows: list[NextSlots], reasons: list[VisitReason]) -> list[FreeSlot]
 
 
 # --- Schedule changes ---------------------------------------------------------------------------
-# STYLE keeps business logic out of signals, but hours, absences, reasons and practitioner
-# settings are edited through the admin today, with no service to call a hook from: these
-# receivers only schedule a refresh, after commit. When services exist for those edits, they
-# should call refresh_after_commit themselves and these receivers go away.
+# The settings services (practitioners.services) refresh explicitly, once per change. The admin
+# (hours and reasons inlines, absences, practitioner settings) and direct model writes have no
+# service to call a hook from, so these receivers remain for them: they only schedule a refresh,
+# after commit, and stand aside while a service that will refresh anyway is writing.
+
+_refreshing: ContextVar[frozenset[int]] = ContextVar("next_slots_refreshing", default=frozenset())
+
+
+@contextmanager
+def refresh_once_after_commit(*, practitioner_id: int) -> Iterator[None]:
+    """For a service that changes a practitioner's hours, absences, reasons or settings: one
+    refresh after commit, however many rows it writes. Nothing is scheduled if it raises."""
+    token = _refreshing.set(_refreshing.get() | {practitioner_id})
+    try:
+        yield
+    finally:
+        _refreshing.reset(token)
+    refresh_after_commit(practitioner_id=practitioner_id)
 
 
 def _schedule_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     practitioner_id = instance.pk if sender is Practitioner else instance.practitioner_id
+    if practitioner_id in _refreshing.get():
+        return
     # The admin saves hours, then their reasons (m2m) in the same transaction: after commit,
     # the refresh sees both.
     refresh_after_commit(practitioner_id=practitioner_id)

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 rpps_validator = RegexValidator(r"^\d{11}$", _("An RPPS number is exactly 11 digits."), "rpps")
@@ -19,6 +20,30 @@ def validate_timezone(value: str) -> None:
 
 def default_reminder_hours() -> list[int]:
     return [24, 2]
+
+
+MAX_REMINDERS = 3
+MAX_REMINDER_HOURS = 24 * 7
+
+
+def validate_reminder_hours(value: object) -> None:
+    """A list of at most MAX_REMINDERS distinct whole hours, each 1 to MAX_REMINDER_HOURS."""
+    if not isinstance(value, list) or not all(
+        isinstance(hours, int) and not isinstance(hours, bool) for hours in value
+    ):
+        raise ValidationError(_("Give whole numbers of hours."), code="reminder_hours")
+    if len(value) > MAX_REMINDERS:
+        raise ValidationError(
+            _("At most %(count)d reminders."), params={"count": MAX_REMINDERS}, code="too_many"
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("Each reminder must be at a different time."), code="duplicate")
+    if any(not 1 <= hours <= MAX_REMINDER_HOURS for hours in value):
+        raise ValidationError(
+            _("Each reminder is between 1 and %(max)d hours before the appointment."),
+            params={"max": MAX_REMINDER_HOURS},
+            code="out_of_range",
+        )
 
 
 class Specialty(models.Model):
@@ -109,6 +134,7 @@ class Practitioner(models.Model):
         _("reminders (hours before)"),
         default=default_reminder_hours,
         blank=True,
+        validators=[validate_reminder_hours],
         help_text=_("For example [24, 2]: a reminder the day before and two hours before."),
     )
     cancellation_notice_hours = models.PositiveSmallIntegerField(
@@ -292,3 +318,44 @@ class StaffAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_level_display()} on practitioner #{self.practitioner_id}"
+
+
+class StaffAccessChange(models.Model):
+    """Who gave, changed or withdrew a secretary's access, and who joined or left a practice.
+
+    Reviewable history in the admin: StaffAccess only holds the present. Not the audit log, which
+    records accesses to appointment data. Rows outlive the accounts they name (SET_NULL).
+    """
+
+    class Action(models.TextChoices):
+        GRANTED = "granted", _("Access granted")
+        CHANGED = "changed", _("Access changed")
+        WITHDRAWN = "withdrawn", _("Access withdrawn")
+        MEMBER_ADDED = "member_added", _("Added to the practice")
+        MEMBER_INVITED = "member_invited", _("Invited to the practice")
+        MEMBER_REMOVED = "member_removed", _("Removed from the practice")
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    level = models.CharField(
+        _("level"), max_length=10, choices=StaffAccess.Level.choices, blank=True
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("staff access change")
+        verbose_name_plural = _("staff access changes")
+        indexes = [models.Index(fields=["practice", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.at:%Y-%m-%d %H:%M})"
