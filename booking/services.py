@@ -82,6 +82,32 @@ def ensure_may_book(
     raise NotAllowed(_("You may not book this appointment."))
 
 
+class TooManyNoShows(SlotNotOffered):
+    """Online booking refused after the practitioner's limit of no-shows; the practice may still
+    book the patient on the phone."""
+
+    code = "too_many_no_shows"
+
+
+def no_shows_with(*, practitioner: Practitioner, patient: Patient) -> int:
+    """The patient's no-shows with this practitioner, their relatives' appointments included:
+    they booked those too, and neither came nor cancelled."""
+    return Appointment.objects.filter(
+        practitioner=practitioner, patient=patient, status=Appointment.Status.NO_SHOW
+    ).count()
+
+
+def _ensure_under_no_show_limit(*, practitioner: Practitioner, patient: Patient) -> None:
+    limit = practitioner.no_show_limit
+    if limit is not None and no_shows_with(practitioner=practitioner, patient=patient) >= limit:
+        raise TooManyNoShows(
+            _(
+                "After missed appointments, online booking with this practitioner is closed to "
+                "you. Please call the practice to book."
+            )
+        )
+
+
 def is_existing_patient(
     *, practitioner: Practitioner, patient: Patient, relative: Relative | None = None
 ) -> bool:
@@ -102,6 +128,7 @@ def ensure_online_rules(
     """Rules that apply to patients booking themselves, not to staff booking on the phone."""
     if not practitioner.online_booking_enabled:
         raise SlotNotOffered(_("This practitioner does not take bookings online."))
+    _ensure_under_no_show_limit(practitioner=practitioner, patient=patient)
     if not reason.online_bookable:
         raise SlotNotOffered(_("This visit reason cannot be booked online."), field="reason")
     existing = is_existing_patient(practitioner=practitioner, patient=patient, relative=relative)

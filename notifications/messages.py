@@ -116,6 +116,13 @@ def _context(notification: Notification, appointment: Appointment | None) -> dic
     )
     if appointment.rescheduled_from is not None:
         context["previous"] = _when(appointment.rescheduled_from.start, tz)
+    if (
+        notification.kind == Notification.Kind.CANCELLATION
+        and appointment.cancelled_by == Appointment.CancelledBy.PRACTICE
+    ):
+        # Written by the practice for the patient: in the email's body, never in a subject or
+        # an SMS, which a lock screen shows.
+        context["cancellation_reason"] = appointment.cancellation_reason
     return context
 
 

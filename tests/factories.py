@@ -187,3 +187,42 @@ class WaitlistOfferFactory(DjangoModelFactory):
     start = factory.LazyAttribute(lambda o: o.entry.appointment.start - timedelta(hours=1))
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
     status = WaitlistOffer.Status.OFFERED
+
+
+# --- Agenda -----------------------------------------------------------------------------------
+
+
+def open_every_day(
+    practitioner: Practitioner, *, start: time = time(8), end: time = time(18)
+) -> None:
+    for weekday in range(7):
+        WeeklyHoursFactory(
+            practitioner=practitioner, weekday=weekday, start_time=start, end_time=end
+        )
+
+
+def colleague_of(practitioner: Practitioner) -> Practitioner:
+    """Another practitioner of the same practice, open every day 08:00-18:00 with one reason."""
+    colleague = PractitionerFactory(practice=practitioner.practice)
+    VisitReasonFactory(practitioner=colleague)
+    open_every_day(colleague)
+    return colleague
+
+
+def known_patient_of(practitioner: Practitioner, **fields: object) -> Patient:
+    """A patient the practitioner saw a month ago, who also brought a child once: one of the
+    practitioner's patients, found by their practice."""
+    patient = PatientFactory(**fields)
+    child = RelativeFactory(managed_by=patient)
+    reason = practitioner.reasons.first() or VisitReasonFactory(practitioner=practitioner)
+    month_ago = timezone.now() - timedelta(days=30)
+    for offset, relative in enumerate((None, child)):
+        AppointmentFactory(
+            practitioner=practitioner,
+            reason=reason,
+            patient=patient,
+            relative=relative,
+            start=month_ago + timedelta(hours=offset),
+            status=Appointment.Status.DONE,
+        )
+    return patient

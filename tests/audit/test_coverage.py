@@ -2,9 +2,9 @@
 really records an access when used.
 
 The walk covers every URL pattern of the project. Views of libraries (Django's auth and i18n
-views, the OpenAPI schema and its docs page) show no appointment; the Django admin's appointment
-pages are audited by booking.admin and tested in tests/booking/test_appointment_admin.py, and its other pages
-hold no appointment data (test below).
+views, the OpenAPI schema and its docs page, the OAuth2 token endpoint) show no appointment; the
+Django admin's appointment pages are audited by booking.admin (tests/booking/
+test_appointment_admin.py), and its other pages hold no appointment data (test below).
 """
 
 from collections.abc import Callable, Iterator
@@ -29,7 +29,7 @@ from tests.factories import (
     secretary_of,
 )
 
-LIBRARY_MODULES = ("django.", "drf_spectacular.")
+LIBRARY_MODULES = ("django.", "drf_spectacular.", "oauth2_provider.")
 # Models the admin may show without auditing: none of them holds appointment data.
 ADMIN_WITHOUT_APPOINTMENTS = {
     "accounts.user",
@@ -47,6 +47,13 @@ ADMIN_WITHOUT_APPOINTMENTS = {
     "axes.accessfailurelog",
     "axes.accesslog",
     "auth.group",
+    "oauth2_provider.application",
+    "oauth2_provider.accesstoken",
+    "oauth2_provider.refreshtoken",
+    "oauth2_provider.idtoken",
+    "oauth2_provider.grant",
+    "integrations.integration",
+    "integrations.grant",
 }
 
 
@@ -100,7 +107,9 @@ def test_admin_pages_of_appointment_data_are_audited():
         for model in admin.site._registry
         if model is not Appointment and model._meta.label_lower not in ADMIN_WITHOUT_APPOINTMENTS
     }
-    assert others == {"notifications.notification"}  # audited, tests/notifications/test_outbox_admin.py
+    assert others == {
+        "notifications.notification"
+    }  # audited, tests/notifications/test_outbox_admin.py
 
 
 # --- Every audited route, used once: it must write at least one access event -----------------
@@ -205,7 +214,101 @@ USES: dict[str, tuple[Callable, str, Callable, Callable]] = {
         ),
         lambda c: {"status": "arrived"},
     ),
+    # The agenda (practitioners.agenda_views, agenda_booking_views).
+    "agenda": (
+        _as_secretary,
+        "get",
+        lambda c: f"/agenda/?date={_appointment(c).start.date()}",
+        lambda c: {},
+    ),
+    "agenda-appointment": (
+        _as_practitioner,
+        "get",
+        lambda c: f"/agenda/appointments/{_appointment(c).pk}/",
+        lambda c: {},
+    ),
+    "agenda-appointment-cancel": (
+        _as_secretary,
+        "post",
+        lambda c: f"/agenda/appointments/{_appointment(c).pk}/cancel/",
+        lambda c: {"reason": "Empêchement du praticien"},
+    ),
+    "agenda-appointment-status": (
+        _as_practitioner,
+        "post",
+        lambda c: (
+            f"/agenda/appointments/{_appointment(c, start=c.slot - timedelta(hours=20)).pk}/status/"
+        ),
+        lambda c: {"status": "arrived"},
+    ),
+    "agenda-appointment-move": (
+        _as_secretary,
+        "post",
+        lambda c: f"/agenda/appointments/{_appointment(c).pk}/move/",
+        lambda c: {"start": (c.slot + timedelta(days=2, hours=1)).isoformat()},
+    ),
+    "agenda-book": (
+        _as_secretary,
+        "post",
+        lambda c: "/agenda/book/",
+        lambda c: {
+            "practitioner": c.practitioner.pk,
+            "date": c.slot.date().isoformat(),
+            "reason": c.reason.pk,
+            "patient": _appointment(c).patient_id,
+            "start": c.slot.isoformat(),
+        },
+    ),
+    "agenda-patient-search": (
+        _as_secretary,
+        "post",
+        lambda c: "/agenda/book/patients/",
+        lambda c: {"practitioner": c.practitioner.pk, "q": "Dupont"},
+    ),
 }
+
+
+def _as_admin(client, clinic, otp_login) -> None:
+    otp_login(client, UserFactory(role=Role.ADMIN))
+
+
+def _access_event(clinic) -> int:
+    from audit.actors import system_actor
+    from audit.models import Action
+    from audit.services import record_access
+
+    [event] = record_access(
+        actor=system_actor("coverage"), action=Action.VIEW, appointments=[_appointment(clinic)]
+    )
+    return event.pk
+
+
+def _alert(clinic) -> int:
+    from audit.models import Alert
+
+    return Alert.objects.create(kind=Alert.Kind.OTP_FAILURES, actor_user_id=1, event_count=5).pk
+
+
+USES.update(
+    {
+        "audit-overview": (_as_admin, "get", lambda c: "/audit/", lambda c: {}),
+        "audit-events": (_as_admin, "get", lambda c: "/audit/events/", lambda c: {}),
+        "audit-export": (_as_admin, "get", lambda c: "/audit/events/export.csv", lambda c: {}),
+        "audit-event": (
+            _as_admin,
+            "get",
+            lambda c: f"/audit/events/{_access_event(c)}/",
+            lambda c: {},
+        ),
+        "audit-alerts": (_as_admin, "get", lambda c: "/audit/alerts/", lambda c: {}),
+        "audit-alert-acknowledge": (
+            _as_admin,
+            "post",
+            lambda c: f"/audit/alerts/{_alert(c)}/acknowledge/",
+            lambda c: {},
+        ),
+    }
+)
 
 
 def test_every_audited_route_has_a_use_below():
