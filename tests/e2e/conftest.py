@@ -170,3 +170,56 @@ def make_patient(transactional_db: None) -> Callable[..., Any]:
         return PatientFactory(**kwargs)
 
     return make
+
+
+# --- A practice for the staff journeys ------------------------------------------------------
+PHONE = "+33611223344"
+
+
+def midday_zone() -> str:
+    """An IANA zone where it is around noon now: the agenda's 08:00-18:00 day is under way
+    whatever the hour this runs, so today has free times and an arrival can be marked."""
+    from datetime import UTC, datetime
+
+    offset = 12 - datetime.now(UTC).hour
+    offset = max(-12, min(14, offset))
+    if offset == 0:
+        return "Etc/GMT"
+    # POSIX sign convention: Etc/GMT-3 is three hours ahead of UTC.
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+@pytest.fixture
+def surgery(transactional_db: None, _fresh_cache: None) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from accounts.models import Role
+    from booking.models import Appointment
+    from tests.factories import (
+        AppointmentFactory,
+        PatientFactory,
+        PractitionerFactory,
+        UserFactory,
+        VisitReasonFactory,
+        WeeklyHoursFactory,
+    )
+
+    user = UserFactory(role=Role.PRACTITIONER)
+    practitioner = PractitionerFactory(user=user, minimum_notice_minutes=0)
+    practitioner.practice.timezone = midday_zone()
+    practitioner.practice.save(update_fields=["timezone"])
+    reason = VisitReasonFactory(practitioner=practitioner, label="Follow-up", duration_minutes=15)
+    for weekday in range(7):
+        WeeklyHoursFactory(
+            practitioner=practitioner, weekday=weekday, start_time=time(8), end_time=time(18)
+        )
+    patient = PatientFactory(phone=PHONE)
+    # A patient of this practitioner: seen last month.
+    AppointmentFactory(
+        practitioner=practitioner,
+        patient=patient,
+        reason=reason,
+        start=datetime.now(UTC) - timedelta(days=30),
+        status=Appointment.Status.DONE,
+    )
+    return SimpleNamespace(user=user, practitioner=practitioner, reason=reason, patient=patient)

@@ -1,9 +1,11 @@
 """Page helpers shared by the browser tests: robust selectors (roles and labels), in English by
 default; `FRENCH` holds the same words as locale/fr/LC_MESSAGES/django.po translates them."""
 
+import base64
 import re
 from dataclasses import dataclass
 
+from django_otp.oath import TOTP
 from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import PASSWORD
@@ -113,3 +115,21 @@ def book_and_open_my_appointments(page: Page, words: Words = ENGLISH) -> None:
     expect(page).to_have_url(re.compile(r"/me/appointments/"))
     page.get_by_role("link", name=words.my_appointments).first.click()
     expect(page).to_have_url(re.compile(r"/me/appointments/$"))
+
+
+def code_from(page: Page) -> str:
+    """The current code of the authenticator the setup page offers, as an app would compute it."""
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return f"{TOTP(key, step=30, digits=6).token():06d}"
+
+
+def enrol_at_first_login(page: Page, email: str) -> None:
+    page.goto("/accounts/login/")
+    log_in(page, email)
+    expect(page.get_by_role("heading", name=re.compile("set up two-step", re.I))).to_be_visible()
+    expect(page.locator("figure.qr-code svg")).to_be_visible()  # drawn by our server
+    page.get_by_label(re.compile("^code", re.I)).fill(code_from(page))
+    page.get_by_role("button", name=re.compile("^confirm$", re.I)).click()
+    expect(page.get_by_text(re.compile("backup codes", re.I)).first).to_be_visible()
+    page.get_by_role("link", name=re.compile("saved my codes", re.I)).click()

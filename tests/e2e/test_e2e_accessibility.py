@@ -81,3 +81,33 @@ def test_patient_pages_have_no_serious_violation(
         f"{name}: {violation}" for name, violations in found.items() for violation in violations
     )
     assert browsing.server_errors == []
+
+
+def test_staff_pages_have_no_serious_violation(browsing, surgery) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.test_e2e_agenda import enrol_at_first_login
+
+    axe = Axe()
+    page = browsing.new_page()
+    found: dict[str, list[str]] = {}
+
+    page.goto("/accounts/login/")
+    log_in(page, surgery.user.email)
+    found["two-factor setup"] = blocking_violations(axe, page)
+    page.context.clear_cookies()
+    enrol_at_first_login(page, surgery.user.email)
+    for name, path in {
+        "agenda (day)": "/agenda/",
+        "agenda (week)": "/agenda/?view=week",
+        "book by phone": "/agenda/book/",
+        "hours": "/agenda/hours/",
+        "absences": "/agenda/absences/",
+        "visit reasons": "/agenda/reasons/",
+        "booking rules": "/agenda/settings/",
+        "team": "/agenda/team/",
+        "security": "/accounts/security/",
+    }.items():
+        page.goto(path)
+        found[name] = blocking_violations(axe, page)
+
+    found = {name: violations for name, violations in found.items() if violations}
+    assert not found, "\n".join(v for violations in found.values() for v in violations)
