@@ -325,6 +325,42 @@ def agenda_section(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def fhir_section(result: dict[str, Any]) -> list[str]:
+    """bench/fhir.py's figures: FHIR searches, and the quota check on and off."""
+    lines = ["## FHIR API (`bench/fhir.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    slots, day = result["slot_search_14_days"], result["appointment_search_one_day"]
+    lines += [
+        "An integration's bearer token, Django test client, DEBUG off, PostgreSQL.",
+        "",
+        "| request | runs | p50 ms | p95 ms | queries |",
+        "|---|---:|---:|---:|---:|",
+        f"| `GET Slot` over 14 days | {slots['runs']} | {slots['p50_ms']} | {slots['p95_ms']} "
+        f"| {slots['queries']} |",
+        f"| `GET Appointment` of one day ({day['appointments']} appointments) | {day['runs']} "
+        f"| {day['p50_ms']} | {day['p95_ms']} | {day['queries']} |",
+        "",
+        "Quota check per request (same `GET Appointment`, with the check and with it mocked out):",
+        "",
+        "| quota backend | p50 on ms | p50 off ms (baseline) | cost ms | on / off "
+        "| queries on / off |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for item in result["quota_check"]:
+        lines.append(
+            f"| {item['backend']} | {item['on']['p50_ms']} | {item['off']['p50_ms']} "
+            f"| {item['cost_p50_ms']} | {item['ratio']} | {item['on']['queries']} / "
+            f"{item['off']['queries']} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Goal ({result['goal']}) met: {yes_no(result['goal_met'])}.",
+        "",
+    ]
+
+
 def seed_section(result: dict[str, Any] | None) -> list[str]:
     lines = ["## seed_demo at benchmark scale", ""]
     if result is None:
@@ -348,6 +384,7 @@ def render(
     search: dict,
     audit: dict,
     agenda: dict,
+    fhir: dict,
 ) -> str:
     return "\n".join(
         [
@@ -364,6 +401,7 @@ def render(
             *search_section(search),
             *audit_section(audit),
             *agenda_section(agenda),
+            *fhir_section(fhir),
             *seed_section(seed),
         ]
     )
@@ -386,14 +424,15 @@ def main() -> int:
     reminders = run_json("bench/reminders.py", timeout=600)
     audit = run_json("bench/audit_overhead.py", timeout=900)
     agenda = run_json("bench/agenda.py", timeout=600)
+    fhir = run_json("bench/fhir.py", timeout=600)
     if args.with_seed:
         seed, search = time_seed(base_url)
     else:  # search.py then seeds a database of its own
         seed, search = None, run_json("bench/search.py", timeout=1200)
-    text = render(facts, race, availability, reminders, seed, search, audit, agenda)
+    text = render(facts, race, availability, reminders, seed, search, audit, agenda, fhir)
     RESULTS.write_text(text)
     print(text)
-    results = (race, availability, reminders, seed or {}, search, audit, agenda)
+    results = (race, availability, reminders, seed or {}, search, audit, agenda, fhir)
     failed = [result for result in results if "error" in result]
     return 1 if failed else 0
 

@@ -11,12 +11,12 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from audit.actors import Actor, actor_for
 from audit.models import Channel
 from audit.registry import audit_exempt, audited
 from booking import services
+from booking.api_base import ApiView, errors, id_in_path, paginated
 from booking.models import Appointment
 from booking.next_slots import next_slots_for, refresh_stale_next_slots
 from booking.selectors import access_appointment, appointments_for, staff_level
@@ -75,8 +75,8 @@ class SpecialtyOutput(serializers.Serializer):
 
 
 @audit_exempt("public: specialties")
-class SpecialtyListApi(APIView):
-    @extend_schema(responses=SpecialtyOutput(many=True))
+class SpecialtyListApi(ApiView):
+    @extend_schema(responses={200: SpecialtyOutput(many=True), **errors(429)})
     def get(self, request: Request) -> Response:
         return Response(SpecialtyOutput(specialties(), many=True).data)
 
@@ -125,13 +125,21 @@ class PractitionerDetailOutput(PractitionerOutput):
 
 
 @audit_exempt("public: practitioners and their next free slots")
-class PractitionerListApi(APIView):
+class PractitionerListApi(ApiView):
     class FilterInput(PageInput):
-        specialty = serializers.SlugField(required=False, default="")
-        city = serializers.CharField(required=False, default="", max_length=100)
-        q = serializers.CharField(required=False, default="", max_length=100)
+        # Blank is the same as absent: no filter.
+        specialty = serializers.SlugField(required=False, default="", allow_blank=True)
+        city = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
+        q = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
 
-    @extend_schema(parameters=[FilterInput], responses=PractitionerListOutput(many=True))
+    @extend_schema(
+        operation_id="practitioners_list",
+        parameters=[FilterInput],
+        responses={
+            200: paginated("PractitionerPage", PractitionerListOutput(many=True)),
+            **errors(400, 429),
+        },
+    )
     def get(self, request: Request) -> Response:
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -164,14 +172,17 @@ def _public_practitioner(practitioner_id: int) -> Practitioner:
 
 
 @audit_exempt("public: a practitioner and their reasons")
-class PractitionerDetailApi(APIView):
-    @extend_schema(responses=PractitionerDetailOutput)
+class PractitionerDetailApi(ApiView):
+    @extend_schema(
+        parameters=[id_in_path("practitioner_id")],
+        responses={200: PractitionerDetailOutput, **errors(404, 429)},
+    )
     def get(self, request: Request, practitioner_id: int) -> Response:
         return Response(PractitionerDetailOutput(_public_practitioner(practitioner_id)).data)
 
 
 @audit_exempt("public: free slots only")
-class PractitionerSlotsApi(APIView):
+class PractitionerSlotsApi(ApiView):
     class SlotsInput(serializers.Serializer):
         reason = IdField()
         start = serializers.DateField(required=False)
@@ -188,15 +199,18 @@ class PractitionerSlotsApi(APIView):
             return value
 
     @extend_schema(
-        parameters=[SlotsInput],
-        responses=inline_serializer(
-            "Slots",
-            {
-                "reason": serializers.IntegerField(),
-                "timezone": serializers.CharField(),
-                "slots": serializers.ListField(child=serializers.DateTimeField()),
-            },
-        ),
+        parameters=[id_in_path("practitioner_id"), SlotsInput],
+        responses={
+            200: inline_serializer(
+                "Slots",
+                {
+                    "reason": serializers.IntegerField(),
+                    "timezone": serializers.CharField(),
+                    "slots": serializers.ListField(child=serializers.DateTimeField()),
+                },
+            ),
+            **errors(400, 404, 429),
+        },
     )
     def get(self, request: Request, practitioner_id: int) -> Response:
         practitioner = _public_practitioner(practitioner_id)
@@ -265,7 +279,7 @@ class AppointmentOutput(serializers.Serializer):
 
 
 @audited
-class AppointmentListCreateApi(APIView):
+class AppointmentListCreateApi(ApiView):
     permission_classes = [IsAuthenticated]
 
     class FilterInput(PageInput):
@@ -283,7 +297,14 @@ class AppointmentListCreateApi(APIView):
             required=False, help_text="Staff only: an existing patient of the practitioner."
         )
 
-    @extend_schema(parameters=[FilterInput], responses=AppointmentOutput(many=True))
+    @extend_schema(
+        operation_id="appointments_list",
+        parameters=[FilterInput],
+        responses={
+            200: paginated("AppointmentPage", AppointmentOutput(many=True)),
+            **errors(400, 401, 403, 429),
+        },
+    )
     def get(self, request: Request) -> Response:
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -304,7 +325,10 @@ class AppointmentListCreateApi(APIView):
             }
         )
 
-    @extend_schema(request=CreateInput, responses={201: AppointmentOutput})
+    @extend_schema(
+        request=CreateInput,
+        responses={201: AppointmentOutput, **errors(400, 401, 403, 404, 409, 415, 429)},
+    )
     def post(self, request: Request) -> Response:
         data = self.CreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -360,23 +384,30 @@ def _booking_patient(actor: Actor, practitioner: Practitioner, patient_id: int |
 
 
 @audited
-class AppointmentDetailApi(APIView):
+class AppointmentDetailApi(ApiView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=AppointmentOutput)
+    @extend_schema(
+        parameters=[id_in_path("appointment_id")],
+        responses={200: AppointmentOutput, **errors(401, 403, 404, 429)},
+    )
     def get(self, request: Request, appointment_id: int) -> Response:
         appointment = access_appointment(actor=api_actor(request), appointment_id=appointment_id)
         return Response(AppointmentOutput(appointment).data)
 
 
 @audited
-class AppointmentCancelApi(APIView):
+class AppointmentCancelApi(ApiView):
     permission_classes = [IsAuthenticated]
 
     class CancelInput(serializers.Serializer):
         reason = serializers.CharField(required=False, default="", max_length=300)
 
-    @extend_schema(request=CancelInput, responses=AppointmentOutput)
+    @extend_schema(
+        parameters=[id_in_path("appointment_id")],
+        request=CancelInput,
+        responses={200: AppointmentOutput, **errors(400, 401, 403, 404, 415, 429)},
+    )
     def post(self, request: Request, appointment_id: int) -> Response:
         data = self.CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -389,13 +420,17 @@ class AppointmentCancelApi(APIView):
 
 
 @audited
-class AppointmentRescheduleApi(APIView):
+class AppointmentRescheduleApi(ApiView):
     permission_classes = [IsAuthenticated]
 
     class RescheduleInput(serializers.Serializer):
         start = serializers.DateTimeField()
 
-    @extend_schema(request=RescheduleInput, responses=AppointmentOutput)
+    @extend_schema(
+        parameters=[id_in_path("appointment_id")],
+        request=RescheduleInput,
+        responses={200: AppointmentOutput, **errors(400, 401, 403, 404, 409, 415, 429)},
+    )
     def post(self, request: Request, appointment_id: int) -> Response:
         data = self.RescheduleInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -408,7 +443,7 @@ class AppointmentRescheduleApi(APIView):
 
 
 @audited
-class AppointmentStatusApi(APIView):
+class AppointmentStatusApi(ApiView):
     permission_classes = [IsAuthenticated]
 
     class StatusInput(serializers.Serializer):
@@ -416,7 +451,11 @@ class AppointmentStatusApi(APIView):
             choices=[s for s in Appointment.Status.choices if s[0] != Appointment.Status.CANCELLED]
         )
 
-    @extend_schema(request=StatusInput, responses=AppointmentOutput)
+    @extend_schema(
+        parameters=[id_in_path("appointment_id")],
+        request=StatusInput,
+        responses={200: AppointmentOutput, **errors(400, 401, 403, 404, 415, 429)},
+    )
     def post(self, request: Request, appointment_id: int) -> Response:
         data = self.StatusInput(data=request.data)
         data.is_valid(raise_exception=True)

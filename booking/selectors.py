@@ -16,6 +16,8 @@ from audit.models import Action, Channel
 from audit.services import record_access
 from booking.errors import NotAllowed, NotVisible
 from booking.models import Appointment
+from integrations.grants import granted_practitioner_ids
+from integrations.scopes import APPOINTMENT_READ
 from practitioners.models import Practitioner, StaffAccess
 
 MAX_PAGE_SIZE = 100
@@ -38,6 +40,15 @@ def visible_appointments(actor: Actor) -> QuerySet[Appointment]:
     appointments = Appointment.objects.all()
     if actor.is_system:
         return appointments
+    if actor.integration_id is not None:
+        # Only the practitioners who granted it Appointment.read, within its token's scopes.
+        return appointments.filter(
+            practitioner_id__in=granted_practitioner_ids(
+                integration_id=actor.integration_id,
+                scope=APPOINTMENT_READ,
+                token_scopes=actor.scopes,
+            )
+        )
     user = actor.user
     if user is None or not user.is_active:
         return appointments.none()

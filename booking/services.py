@@ -28,6 +28,8 @@ from booking.next_slots import refresh_after_commit
 from booking.selectors import access_appointment, staff_level
 from booking.slots import booking_window, load_schedules
 from booking.waitlist import offer_freed_slot
+from integrations.grants import granted_practitioner_ids
+from integrations.scopes import APPOINTMENT_WRITE
 from notifications.models import Notification
 from notifications.services import (
     appointment_messages,
@@ -69,13 +71,26 @@ def _acts_for_practice(actor: Actor, practitioner: Practitioner, *, manage: bool
     return level == StaffAccess.Level.MANAGE or (not manage and level == StaffAccess.Level.VIEW)
 
 
+def _writes_for_practice(actor: Actor, practitioner: Practitioner) -> bool:
+    """An integration books and cancels for the practitioners who granted it Appointment.write
+    (and whose token carries it), as their practice's staff would: the practitioner's own
+    software. Marking statuses stays with the practice's people."""
+    if actor.integration_id is None:
+        return False
+    return practitioner.pk in granted_practitioner_ids(
+        integration_id=actor.integration_id, scope=APPOINTMENT_WRITE, token_scopes=actor.scopes
+    )
+
+
 def ensure_may_book(
     *, actor: Actor, practitioner: Practitioner, patient: Patient, relative: Relative | None
 ) -> bool:
     """Who may book for whom. Returns True when the actor books as practice staff."""
     if relative is not None and relative.managed_by_id != patient.pk:
         raise SlotNotOffered(_("This relative is not managed by this patient."), field="relative")
-    if _acts_for_practice(actor, practitioner, manage=True):
+    if _acts_for_practice(actor, practitioner, manage=True) or _writes_for_practice(
+        actor, practitioner
+    ):
         return True
     if actor.is_patient and actor.user is not None and patient.user_id == actor.user.pk:
         return False
@@ -274,7 +289,9 @@ def _ensure_may_change(actor: Actor, appointment: Appointment) -> Appointment.Ca
 def _changed_by(actor: Actor, appointment: Appointment) -> Appointment.CancelledBy:
     if actor.is_system:
         return Appointment.CancelledBy.SYSTEM
-    if _acts_for_practice(actor, appointment.practitioner, manage=True):
+    if _acts_for_practice(actor, appointment.practitioner, manage=True) or _writes_for_practice(
+        actor, appointment.practitioner
+    ):
         return Appointment.CancelledBy.PRACTICE
     if actor.is_patient:
         return Appointment.CancelledBy.PATIENT

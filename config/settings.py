@@ -400,3 +400,86 @@ CELERY_BEAT_SCHEDULE["audit-partitions"] = {
     "task": "audit.tasks.create_audit_partitions",
     "schedule": 6 * 3600.0,
 }
+
+# --- Integrations (third-party practitioner software): OAuth2 client credentials, FHIR R4 --------
+INSTALLED_APPS += ["oauth2_provider", "integrations"]
+OAUTH2_PROVIDER = {
+    # Short-lived tokens: a stolen one is worth five minutes, and a suspension takes effect
+    # within that time even for a token that was already handed out (tokens are also revoked).
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("OAUTH_TOKEN_SECONDS", "300")),
+    # First-party apps (authorization code + PKCE) renew their 5-minute tokens with a refresh
+    # token, rotated on use, refused (with its whole family) when replayed, gone after 14 days.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 14 * 24 * 3600,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "SCOPES": {
+        "system/Slot.read": "Free slots and schedules",
+        "system/Appointment.read": "Appointments (patients as pseudonyms)",
+        "system/Appointment.write": "Book and cancel appointments",
+        "system/Patient.read": "Names and phone numbers of booked patients",
+        "api": "Use the Creneau REST API on your behalf (first-party apps)",
+    },
+    "DEFAULT_SCOPES": ["system/Slot.read"],
+    "PKCE_REQUIRED": True,
+    # Integrations: client credentials and system scopes only, active ones only; first-party
+    # apps: authorization code and the `api` scope only (integrations/oauth_validator.py).
+    "OAUTH2_VALIDATOR_CLASS": "integrations.oauth_validator.IntegrationOAuth2Validator",
+    # RFC 9700: tokens are stored as their SHA-256 only (a database dump holds no usable token),
+    # never accepted in a query string; no implicit or password grant, no "plain" PKCE.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+}
+# django-oauth-toolkit's own models, named so that migrations can point at them.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+# Quotas per integration (integrations/quotas.py; the limits are fields of each Integration).
+# Counted in Redis when REDIS_URL is set (falling back to the database if Redis is down), in the
+# database otherwise; "database" forces the latter.
+INTEGRATIONS_QUOTA_BACKEND = os.environ.get(
+    "INTEGRATIONS_QUOTA_BACKEND", "redis" if REDIS_URL else "database"
+)
+INTEGRATIONS_QUOTA_REDIS_URL = os.environ.get("INTEGRATIONS_QUOTA_REDIS_URL", REDIS_URL)
+INTEGRATIONS_QUOTA_KEY_PREFIX = "creneau:quota"
+# Harvest detection (integrations/detection.py): see the rules there.
+INTEGRATIONS_HARVEST = {
+    # Distinct patients in the last hour above FACTOR x the integration's median active hour
+    # of the last BASELINE_DAYS (at least FLOOR), once it has BASELINE_MIN_HOURS of history.
+    "BASELINE_DAYS": 14,
+    "BASELINE_MIN_HOURS": 24,
+    "BASELINE_FACTOR": 3,
+    "FLOOR": int(os.environ.get("INTEGRATIONS_HARVEST_FLOOR", "100")),
+    # Walking ids: in WALK_MINUTES, WALK_MIN_IDS appointments read one by one with mostly
+    # consecutive ids, or WALK_MIN_REFUSALS refused ids (404s).
+    "WALK_MINUTES": 15,
+    "WALK_MIN_IDS": 20,
+    "WALK_CONSECUTIVE_SHARE": 0.6,
+    "WALK_MIN_REFUSALS": 30,
+    # A client refused for its patients quota this many times in an hour is not syncing.
+    "QUOTA_REFUSALS": 5,
+}
+CELERY_BEAT_SCHEDULE["detect-harvesting"] = {
+    "task": "integrations.tasks.detect_harvesting",
+    "schedule": 300.0,
+}
+
+# REST API (/api/v1/, booking/api_base.py): first-party bearer tokens next to the session, and
+# per-client rates; an empty rate turns that throttle off (benchmarks).
+API_ANONYMOUS_RATE = os.environ.get("API_ANONYMOUS_RATE", "120/minute") or None
+API_USER_RATE = os.environ.get("API_USER_RATE", "600/minute") or None
+# The OpenAPI schema (/api/schema/) describes the REST API; the FHIR API describes itself
+# (GET /fhir/r4/metadata).
+SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = ["booking.api_base.rest_api_only"]
+
+# --- FHIR API (integrations/fhir/) -------------------------------------------------------------
+# Keys the per-integration patient pseudonyms (integrations/fhir/pseudonyms.py). Set it in
+# production and keep it: a new key gives every patient a new pseudonym, and integrations lose
+# the link to the patients they booked. Empty: derived from SECRET_KEY (development).
+FHIR_PSEUDONYM_KEY = os.environ.get("FHIR_PSEUDONYM_KEY", "").strip()
+# The widest Slot search window, in days.
+FHIR_MAX_SLOT_DAYS = int(os.environ.get("FHIR_MAX_SLOT_DAYS", "31"))

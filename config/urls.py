@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from oauth2_provider.views import TokenView
 
 from config.views import healthz
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("me/access-log/", include("patients.access_log_urls")),
     path("agenda/", include("practitioners.urls")),
     path("audit/", include("audit.urls")),
+    path("oauth/token/", TokenView.as_view(), name="oauth-token"),
+    path("fhir/r4/", include("integrations.fhir_urls")),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("booking.api_urls", "api"), namespace="api")),

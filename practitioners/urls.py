@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("practitioners.agenda_urls")),
     path("", include("practitioners.settings_urls")),
+    path("integrations/", include("integrations.agenda_urls")),
 ]

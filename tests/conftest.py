@@ -106,3 +106,12 @@ def _flush_past_audit_triggers():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _no_api_throttling(settings):  # type: ignore[no-untyped-def]
+    """Every test client shares one IP and one cache: the REST API's per-client rates would make
+    the suite's outcome depend on its order. tests/integrations/test_api_schema.py sets its own
+    rate to test throttling."""
+    settings.API_ANONYMOUS_RATE = None
+    settings.API_USER_RATE = None

@@ -137,6 +137,14 @@ def _as_secretary(client, clinic, otp_login) -> None:
     otp_login(client, secretary_of(clinic.practitioner))
 
 
+def _as_integration(client, clinic, otp_login) -> None:
+    # Third-party software: an integration the practitioner granted every scope, its bearer
+    # token sent with every request of this client.
+    from tests.integrations.fhir_support import connect
+
+    client.defaults.update(connect(clinic.practitioner).headers)
+
+
 def _slot(clinic) -> str:
     return quote(clinic.slot.isoformat())
 
@@ -265,6 +273,19 @@ USES: dict[str, tuple[Callable, str, Callable, Callable]] = {
         lambda c: "/agenda/book/patients/",
         lambda c: {"practitioner": c.practitioner.pk, "q": "Dupont"},
     ),
+    # The FHIR API (integrations.fhir.appointment_views), with a bearer token.
+    "fhir-appointments": (
+        _as_integration,
+        "get",
+        lambda c: f"/fhir/r4/Appointment?practitioner={_appointment(c).practitioner_id}",
+        lambda c: {},
+    ),
+    "fhir-appointment": (
+        _as_integration,
+        "get",
+        lambda c: f"/fhir/r4/Appointment/{_appointment(c).pk}",
+        lambda c: {},
+    ),
 }
 
 
@@ -309,8 +330,6 @@ USES.update(
         ),
     }
 )
-
-
 def test_every_audited_route_has_a_use_below():
     audited = {route.name for route in own_routes() if coverage_of(route.callback) == AUDITED}
 
