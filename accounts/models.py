@@ -1,3 +1,4 @@
+import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import crypto
-from accounts.fields import BlindIndexField, EncryptedTextField
+from accounts.fields import BlindIndexField, EncryptedQuerySet, EncryptedTextField
 
 
 class Role(models.TextChoices):
@@ -33,12 +34,16 @@ def is_privileged(*, role: str, is_staff: bool, is_superuser: bool) -> bool:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
+    def get_queryset(self) -> EncryptedQuerySet:
+        return EncryptedQuerySet(self.model, using=self._db)
+
     def get_by_natural_key(self, username: str | None) -> "User":
         # The email column is encrypted: the login lookup goes through its blind index.
-        return self.get(email_index=crypto.blind_index(username or "", kind="email"))
+        # Every index key is tried, so accounts log in while the index is being rotated.
+        return self.get(email_index__in=crypto.blind_indexes(username or "", kind="email"))
 
     def filter_by_email(self, email: str) -> "models.QuerySet[User]":
-        return self.filter(email_index=crypto.blind_index(email, kind="email"))
+        return self.filter(email_index__in=crypto.blind_indexes(email, kind="email"))
 
     def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
         if not email:
@@ -54,6 +59,8 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
+    # Binds each encrypted value to this row (accounts.fields): a copied ciphertext does not open.
+    crypto_row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = EncryptedTextField(_("email address"))
     email_index = BlindIndexField(source="email", kind="email", unique=True)
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.PATIENT)

@@ -118,9 +118,19 @@ def verify_email(*, token: str) -> tuple[User | None, str]:
         raise InvalidToken
     if user.is_active:
         return None, verification.next_url
+    # Only a sign-up that never completed is activated here: an account switched off since (an
+    # erased patient, a member of staff an admin deactivated) stays off, however valid the
+    # link still is.
+    if user.last_login is not None or not user.has_usable_password() or _erased(user):
+        raise InvalidToken
     user.is_active = True
     user.save(update_fields=["is_active"])
     return user, verification.next_url
+
+
+def _erased(user: User) -> bool:
+    patient = getattr(user, "patient", None)
+    return patient is not None and patient.erased_at is not None
 
 
 def _after_commit_send_verification(*, user: User, next_url: str) -> None:
@@ -212,7 +222,7 @@ def confirm_email_change(*, token: str) -> User:
     user = User.objects.select_for_update().filter(pk=change.user_id, is_active=True).first()
     if user is None:
         raise InvalidToken
-    if user.email_index == crypto.blind_index(change.new_email, kind="email"):
+    if user.email_index in crypto.blind_indexes(change.new_email, kind="email"):
         return user
     if not user.email_index or not constant_time_compare(user.email_index, change.from_index):
         raise InvalidToken

@@ -361,6 +361,32 @@ def fhir_section(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def rotation_section(result: dict[str, Any]) -> list[str]:
+    """bench/rotation.py's figures: key rotation rate, and encryption's cost on booking."""
+    lines = ["## Encryption (`bench/rotation.py`)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: {result['error']}", ""]
+    booking = result["booking"]
+    return [
+        *lines,
+        f"{result['patients']} patients (5 encrypted values and 2 blind indexes each), batches of "
+        f"{result['batch_size']}, PostgreSQL.",
+        "",
+        "| command | seconds | rows/s |",
+        "|---|---:|---:|",
+        f"| `rotate_encryption_key` (new key) | {result['rotate_seconds']} "
+        f"| {result['rotate_rows_per_s']} |",
+        f"| `rotate_encryption_key` again (nothing to do) | {result['rerun_seconds']} "
+        f"| {result['rerun_rows_per_s']} |",
+        f"| `rotate_blind_index` | {result['index_seconds']} | {result['index_rows_per_s']} |",
+        "",
+        f"`book_appointment`: {booking['encrypted_per_s']} bookings/s with encryption, "
+        f"{booking['identity_per_s']} with the field encryption replaced by identity (baseline, "
+        f"same run): identity / encrypted **{booking['identity_over_encrypted']}**.",
+        "",
+    ]
+
+
 def seed_section(result: dict[str, Any] | None) -> list[str]:
     lines = ["## seed_demo at benchmark scale", ""]
     if result is None:
@@ -385,6 +411,7 @@ def render(
     audit: dict,
     agenda: dict,
     fhir: dict,
+    rotation: dict,
 ) -> str:
     return "\n".join(
         [
@@ -402,6 +429,7 @@ def render(
             *audit_section(audit),
             *agenda_section(agenda),
             *fhir_section(fhir),
+            *rotation_section(rotation),
             *seed_section(seed),
         ]
     )
@@ -425,14 +453,15 @@ def main() -> int:
     audit = run_json("bench/audit_overhead.py", timeout=900)
     agenda = run_json("bench/agenda.py", timeout=600)
     fhir = run_json("bench/fhir.py", timeout=600)
+    rotation = run_json("bench/rotation.py", timeout=900)
     if args.with_seed:
         seed, search = time_seed(base_url)
     else:  # search.py then seeds a database of its own
         seed, search = None, run_json("bench/search.py", timeout=1200)
-    text = render(facts, race, availability, reminders, seed, search, audit, agenda, fhir)
+    text = render(facts, race, availability, reminders, seed, search, audit, agenda, fhir, rotation)
     RESULTS.write_text(text)
     print(text)
-    results = (race, availability, reminders, seed or {}, search, audit, agenda, fhir)
+    results = (race, availability, reminders, seed or {}, search, audit, agenda, fhir, rotation)
     failed = [result for result in results if "error" in result]
     return 1 if failed else 0
 

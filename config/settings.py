@@ -64,7 +64,9 @@ SECRET_KEY = dev_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS") or [
     dev_secret("FIELD_ENCRYPTION_KEYS", _new_key)
 ]
-BLIND_INDEX_KEY = dev_secret("BLIND_INDEX_KEY", _new_key)
+# Blind-index keys, newest first (accounts.crypto); BLIND_INDEX_KEY is the one-key form.
+BLIND_INDEX_KEYS = env_list("BLIND_INDEX_KEYS") or [dev_secret("BLIND_INDEX_KEY", _new_key)]
+BLIND_INDEX_KEY = BLIND_INDEX_KEYS[0]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -396,6 +398,7 @@ CELERY_BEAT_SCHEDULE["detect-audit-alerts"] = {
     "task": "audit.tasks.detect_audit_alerts",
     "schedule": 300.0,
 }
+CELERY_BEAT_SCHEDULE["purge-expired"] = {"task": "privacy.tasks.purge_expired", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["audit-partitions"] = {
     "task": "audit.tasks.create_audit_partitions",
     "schedule": 6 * 3600.0,
@@ -483,3 +486,11 @@ SPECTACULAR_SETTINGS["PREPROCESSING_HOOKS"] = ["booking.api_base.rest_api_only"]
 FHIR_PSEUDONYM_KEY = os.environ.get("FHIR_PSEUDONYM_KEY", "").strip()
 # The widest Slot search window, in days.
 FHIR_MAX_SLOT_DAYS = int(os.environ.get("FHIR_MAX_SLOT_DAYS", "31"))
+
+# --- Privacy (GDPR) -------------------------------------------------------------------------
+# purge_expired: patient accounts with neither a login nor an appointment for this long are
+# erased (patients.gdpr), after a warning email this many days before.
+ACCOUNT_INACTIVE_DAYS = int(os.environ.get("ACCOUNT_INACTIVE_DAYS", str(3 * 365)))
+ACCOUNT_INACTIVE_WARNING_DAYS = int(os.environ.get("ACCOUNT_INACTIVE_WARNING_DAYS", "30"))
+# Sent, failed and cancelled outbox rows older than this go (notifications.retention).
+NOTIFICATION_RETENTION_DAYS = int(os.environ.get("NOTIFICATION_RETENTION_DAYS", "90"))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("booking.urls")),
     path("me/relatives/", include("patients.urls")),
     path("me/access-log/", include("patients.access_log_urls")),
+    path("me/data/", include("patients.data_urls")),
     path("agenda/", include("practitioners.urls")),
     path("audit/", include("audit.urls")),
     path("oauth/token/", TokenView.as_view(), name="oauth-token"),

@@ -1,8 +1,18 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
+from accounts.fields import (
+    BlindIndexField,
+    EncryptedDateField,
+    EncryptedManager,
+    EncryptedTextField,
+)
+
+# What an erased patient or relative is called where a name used to be (agenda, lists).
+ERASED_NAME = _("(erased)")
 
 
 class Patient(models.Model):
@@ -16,6 +26,8 @@ class Patient(models.Model):
         blank=True,
         related_name="patient",
     )
+    # Binds each encrypted value to this row (accounts.fields): a copied ciphertext does not open.
+    crypto_row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     first_name = EncryptedTextField(_("first name"))
     last_name = EncryptedTextField(_("last name"))
     birth_date = EncryptedDateField(_("birth date"), null=True, blank=True)
@@ -24,6 +36,14 @@ class Patient(models.Model):
     email = EncryptedTextField(_("email"), blank=True)
     email_index = BlindIndexField(source="email", kind="email", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Right to erasure (patients.gdpr): the row stays, without any personal data, because past
+    # appointments (the practitioner's records) and the audit log name it by id.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+    # When the account was told it would be erased for inactivity (purge_expired); a login or
+    # an appointment after this date voids the warning.
+    inactivity_warned_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EncryptedManager()
 
     class Meta:
         verbose_name = _("patient")
@@ -34,7 +54,7 @@ class Patient(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return f"{self.first_name} {self.last_name}".strip() or str(ERASED_NAME)
 
 
 class Relative(models.Model):
@@ -47,6 +67,7 @@ class Relative(models.Model):
         OTHER = "other", _("Other")
 
     managed_by = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="relatives")
+    crypto_row_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     first_name = EncryptedTextField(_("first name"))
     last_name = EncryptedTextField(_("last name"))
     birth_date = EncryptedDateField(_("birth date"), null=True, blank=True)
@@ -54,6 +75,8 @@ class Relative(models.Model):
         _("relationship"), max_length=10, choices=Relationship.choices, default=Relationship.CHILD
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EncryptedManager()
 
     class Meta:
         verbose_name = _("relative")
@@ -64,4 +87,4 @@ class Relative(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return f"{self.first_name} {self.last_name}".strip() or str(ERASED_NAME)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from accounts.crypto import blind_index
+from accounts.crypto import blind_indexes
 from accounts.models import Role, User
 from audit.actors import Actor
 from audit.models import Action
@@ -100,7 +100,7 @@ def _seen_by(actor: Actor, practitioner: Practitioner) -> QuerySet[Appointment]:
 def _relatives_seen(seen: QuerySet[Appointment]) -> list[Relative]:
     return list(
         Relative.objects.filter(pk__in=seen.filter(relative__isnull=False).values("relative_id"))
-        .only("pk", "managed_by_id", "first_name", "last_name")
+        .only("pk", "managed_by_id", "crypto_row_id", "first_name", "last_name")
         .order_by("pk")
     )
 
@@ -122,8 +122,9 @@ def _ids_by_name(query: str, seen: QuerySet[Appointment], relatives: list[Relati
     compared case- and accent-insensitively: some microseconds a name, nothing more stored,
     nothing cached. The cost grows with the practitioner's patient list, not the platform's.
     """
+    # crypto_row_id: the names decrypt with it (accounts.fields); deferred, it costs a query each.
     patients = Patient.objects.filter(pk__in=seen.values("patient_id")).only(
-        "pk", "first_name", "last_name"
+        "pk", "crypto_row_id", "first_name", "last_name"
     )
     sort_keys = {p.pk: (folded(p.last_name), folded(p.first_name), p.pk) for p in patients}
     own = _name_matches(query, ((pk, f"{key[1]} {key[0]}") for pk, key in sort_keys.items()))
@@ -180,7 +181,7 @@ def search_patients_of(
     relatives = _relatives_seen(seen)
     patients = Patient.objects.filter(pk__in=seen.values("patient_id"))
     if by_phone:
-        found = _by_name(patients.filter(phone_index=blind_index(query, kind="phone")))
+        found = _by_name(patients.filter(phone_index__in=blind_indexes(query, kind="phone")))
     else:
         ids = _ids_by_name(query, seen, relatives)
         found = _by_name(patients.filter(pk__in=ids[: limit + 1]))

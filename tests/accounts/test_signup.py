@@ -211,3 +211,27 @@ def test_signup_is_rate_limited_per_ip(db, client):
     assert not User.objects.exists()
     other_ip = client.post("/accounts/signup/", signup_form(), REMOTE_ADDR="10.0.0.7")
     assert other_ip.status_code == 302
+
+
+@pytest.mark.parametrize("switched_off", ["erased", "deactivated after use"])
+def test_a_still_valid_link_does_not_revive_an_account_switched_off_since(
+    db, client, signed_up, switched_off
+):
+    from audit.actors import system_actor
+    from patients.gdpr import erase_account
+
+    path = verification_path(mail.outbox[0])
+    client.get(path)  # verified and used
+    client.post("/accounts/logout/")
+    user = User.objects.filter_by_email("lea.martin@example.test").get()
+    if switched_off == "erased":
+        erase_account(actor=system_actor("test"), user=user)
+    else:  # an admin switched the account off after it had been used
+        User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = client.get(path)
+
+    user.refresh_from_db()
+    assert not user.is_active
+    assert "_auth_user_id" not in client.session
+    assert response.status_code in {200, 400, 404}  # the friendly invalid-link page, no session

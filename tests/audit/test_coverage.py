@@ -330,6 +330,27 @@ USES.update(
         ),
     }
 )
+# My data (patients.data_views): the page and the download record an EXPORT, the deletion a
+# CANCEL per upcoming appointment and the erasure itself.
+def _delete_with_an_upcoming_appointment(clinic) -> str:
+    _appointment(clinic)
+    return "/me/data/delete/"
+
+
+USES.update(
+    {
+        "my-data": (_as_patient, "get", lambda c: "/me/data/", lambda c: {}),
+        "my-data-export": (_as_patient, "get", lambda c: "/me/data/export.json", lambda c: {}),
+        "my-data-delete": (
+            _as_patient,
+            "post",
+            _delete_with_an_upcoming_appointment,
+            lambda c: {"password": "correct horse battery staple"},  # tests.factories.PASSWORD
+        ),
+    }
+)
+
+
 def test_every_audited_route_has_a_use_below():
     audited = {route.name for route in own_routes() if coverage_of(route.callback) == AUDITED}
 

@@ -27,6 +27,15 @@ TUESDAY = 1  # 2 June 2026, the day after the frozen Monday
 NEXT_TUESDAY = date(2026, 6, 2)
 
 
+@pytest.fixture(autouse=True)
+def _in_english():
+    """Some tests match the services' messages, which are translated: read them in English."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def owner(clinic):
     return make_actor(clinic.practitioner.user, channel=Channel.WEB)

@@ -92,7 +92,9 @@ class PatientPool:
 
 def existing_users(emails: Iterable[str]) -> dict[str, int]:
     """Demo email -> user id, looked up through the blind index."""
-    by_index = {crypto.blind_index(email, kind="email"): email for email in emails}
+    by_index = {
+        index: email for email in emails for index in crypto.blind_indexes(email, kind="email")
+    }
     found: dict[str, int] = {}
     for chunk in chunks(list(by_index)):
         rows = User.objects.filter(email_index__in=chunk).values_list("email_index", "pk")
