@@ -1,6 +1,7 @@
 from django.urls import path
 
 from audit import views
+from privacy.views import breach_report
 
 urlpatterns = [
     path("", views.overview, name="audit-overview"),
@@ -13,4 +14,5 @@ urlpatterns = [
         views.alert_acknowledge,
         name="audit-alert-acknowledge",
     ),
+    path("breach/", breach_report, name="audit-breach"),
 ]

@@ -494,3 +494,45 @@ ACCOUNT_INACTIVE_DAYS = int(os.environ.get("ACCOUNT_INACTIVE_DAYS", str(3 * 365)
 ACCOUNT_INACTIVE_WARNING_DAYS = int(os.environ.get("ACCOUNT_INACTIVE_WARNING_DAYS", "30"))
 # Sent, failed and cancelled outbox rows older than this go (notifications.retention).
 NOTIFICATION_RETENTION_DAYS = int(os.environ.get("NOTIFICATION_RETENTION_DAYS", "90"))
+
+# --- Hardening (production headers, cookies, error pages, logs; privacy app) -----------------
+# `manage.py check --deploy` is clean with DEBUG off. Local plain-HTTP stacks (docker-compose on
+# localhost) turn SECURE_SSL_REDIRECT and SECURE_COOKIES off; HSTS is only ever sent over HTTPS.
+INSTALLED_APPS += ["privacy"]
+# Content-Security-Policy, Permissions-Policy, CORP (config/security.py); after Django's own.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "config.security.SecurityHeadersMiddleware",
+)
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", default=False)
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No JavaScript of ours reads the CSRF cookie (forms carry the token); Swagger UI reads the token
+# from its page, not the cookie.
+CSRF_COOKIE_HTTPONLY = True
+if not DEBUG:
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading commits every subdomain to HTTPS for months: an operator who opts out says so,
+    # and the deploy check then stays quiet about it.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS += ["security.W021"]
+    # RFC 9700: https redirect URIs only, and the `iss` parameter in authorization responses.
+    OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = env_list(
+        "OAUTH_REDIRECT_URI_SCHEMES", "https"
+    )
+    OAUTH2_PROVIDER["COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS"] = True
+# Error reports never show POST values; every log line goes through the redaction filter, and
+# Django's loggers go to that one handler (not to their own console or mail handlers).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.security.NoRequestDataReporterFilter"
+LOGGING["filters"] = {"redact": {"()": "config.security.RedactPersonalData"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]  # type: ignore[index]
+LOGGING["loggers"].update(  # type: ignore[attr-defined]
+    {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    }
+)
+# Data protection officer, named in breach notifications and the article 34 messages.
+DPO_CONTACT = os.environ.get("DPO_CONTACT", "")

@@ -19,6 +19,7 @@ class Notification(models.Model):
         REMINDER = "reminder", _("Reminder")
         WAITLIST_OFFER = "waitlist_offer", _("Waiting-list offer")
         SECURITY_ALERT = "security_alert", _("Security alert")
+        BREACH = "breach", _("Data breach notice")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")

@@ -231,3 +231,49 @@ def notify_security_alert(
         for user in users
     ]
     return queue(rows)
+
+
+# --- Personal data breach (GDPR article 34), written by privacy.services ---------------------
+
+
+def breach_key(*, report_id: int, recipient: str, recipient_id: int) -> str:
+    """One message per breach report and person, whatever the channel: a second run of the same
+    report, or a patient who added an email in between, sends nothing more."""
+    return f"breach:{report_id}:{recipient}:{recipient_id}"
+
+
+def breach_patient_message(
+    *, report_id: int, appointment: Appointment, context: dict[str, Any]
+) -> Notification | None:
+    """The patient's notice, by email, or by SMS for a patient without one; None without either.
+    It hangs on one of their affected appointments, through which delivery finds the address
+    and language. `context`: counts, dates and flags only."""
+    channels = _patient_channels(appointment, Kind.BREACH)
+    if not channels:
+        return None
+    return outbox_row(
+        kind=Kind.BREACH,
+        channel=channels[0],
+        recipient=Recipient.PATIENT,
+        key=breach_key(
+            report_id=report_id, recipient=Recipient.PATIENT, recipient_id=appointment.patient_id
+        ),
+        appointment=appointment,
+        context=context,
+    )
+
+
+def breach_practitioner_message(
+    *, report_id: int, practitioner_id: int, user: Any, context: dict[str, Any]
+) -> Notification:
+    """The practitioner's notice, by email to their account: how many of their patients."""
+    return outbox_row(
+        kind=Kind.BREACH,
+        channel=Channel.EMAIL,
+        recipient=Recipient.PRACTITIONER,
+        key=breach_key(
+            report_id=report_id, recipient=Recipient.PRACTITIONER, recipient_id=practitioner_id
+        ),
+        recipient_user=user,
+        context=context,
+    )

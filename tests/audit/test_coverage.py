@@ -330,6 +330,10 @@ USES.update(
         ),
     }
 )
+# The breach report page (privacy.views) reads the access log like the audit pages.
+USES["audit-breach"] = (_as_admin, "get", lambda c: "/audit/breach/", lambda c: {})
+
+
 # My data (patients.data_views): the page and the download record an EXPORT, the deletion a
 # CANCEL per upcoming appointment and the erasure itself.
 def _delete_with_an_upcoming_appointment(clinic) -> str:
