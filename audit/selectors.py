@@ -17,6 +17,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 
 from audit.actors import Actor
+from audit.chain import MAC_FIELDS
 from audit.models import AccessEvent, Action, AuditSeal
 from audit.services import BIGINT_MAX, AppointmentRef, record_access
 
@@ -27,25 +28,8 @@ CHART_DAYS = 7
 SAME_REQUEST_SHOWN = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"^(\d{1,20})-(\d{1,19})$")
-EXPORT_COLUMNS = (
-    "id",
-    "occurred_at",
-    "actor_kind",
-    "actor_user_id",
-    "actor_role",
-    "actor_label",
-    "integration_id",
-    "on_behalf_of_id",
-    "action",
-    "channel",
-    "appointment_id",
-    "patient_id",
-    "practitioner_id",
-    "request_id",
-    "ip",
-    "user_agent",
-    "detail",
-)
+# Every column of an event, the id and time first, then what its mac covers (audit.chain).
+EXPORT_COLUMNS = ("id", "occurred_at", *MAC_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from notifications import sms
 from notifications.models import Notification
 from practitioners import agenda_urls
 from practitioners.models import Absence, StaffAccess
-from tests.factories import AppointmentFactory, colleague_of, known_patient_of, secretary_of
+from tests.factories import AppointmentFactory, secretary_of
 
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY_0900 = "2026-06-02T09:00:00+02:00"
@@ -33,27 +33,6 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 def client(client):
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
-
-
-@pytest.fixture
-def staff(client, clinic, otp_login):
-    otp_login(client, clinic.practitioner.user)
-    return client
-
-
-@pytest.fixture
-def known(clinic):
-    """Éloïse Lefèvre, seen a month ago, and her child Timothée, brought once."""
-    patient = known_patient_of(
-        clinic.practitioner, first_name="Éloïse", last_name="Lefèvre", phone="06 12 34 56 78"
-    )
-    patient.relatives.update(first_name="Timothée", last_name="Lefèvre")
-    return patient
-
-
-@pytest.fixture
-def colleague(clinic):
-    return colleague_of(clinic.practitioner)
 
 
 # --- Cancelling, statuses, moving -------------------------------------------------------------

@@ -24,8 +24,6 @@ from practitioners.models import StaffAccess
 from tests.factories import (
     AppointmentFactory,
     PatientFactory,
-    colleague_of,
-    known_patient_of,
     make_actor,
     secretary_of,
 )
@@ -42,27 +40,6 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 def client(client):
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     return client
-
-
-@pytest.fixture
-def staff(client, clinic, otp_login):
-    otp_login(client, clinic.practitioner.user)
-    return client
-
-
-@pytest.fixture
-def known(clinic):
-    """Éloïse Lefèvre, seen a month ago, and her child Timothée, brought once."""
-    patient = known_patient_of(
-        clinic.practitioner, first_name="Éloïse", last_name="Lefèvre", phone="06 12 34 56 78"
-    )
-    patient.relatives.update(first_name="Timothée", last_name="Lefèvre")
-    return patient
-
-
-@pytest.fixture
-def colleague(clinic):
-    return colleague_of(clinic.practitioner)
 
 
 def search(client, clinic, query: str):
