@@ -49,11 +49,11 @@ def set_raw(table: str, column: str, pk: int, value: str) -> None:
 
 def read_everything() -> list[object]:
     """Every encrypted value of every row, decrypted (raises if one does not decrypt)."""
-    values: list[object] = [user.email for user in User.objects.all()]
-    for patient in Patient.objects.all():
+    values: list[object] = [user.email for user in User.objects.order_by("pk")]
+    for patient in Patient.objects.order_by("pk"):
         values += [patient.first_name, patient.last_name, patient.birth_date, patient.phone]
         values.append(patient.email)
-    for relative in Relative.objects.all():
+    for relative in Relative.objects.order_by("pk"):
         values += [relative.first_name, relative.last_name, relative.birth_date]
     return values
 
