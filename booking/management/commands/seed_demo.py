@@ -453,7 +453,9 @@ class Command(BaseCommand):
             "  practitioner  practitioner1@demo.test ... "
             f"practitioner{options['practitioners']}@demo.test",
             f"  secretary     secretary1@demo.test (agendas of practitioners 1-{last_secretary})",
-            "  admin         admin@demo.test (/admin/)",
+            "  admin         admin@demo.test (/admin/, /audit/)",
+            "  Staff accounts (practitioners, secretary, admin) set up an authenticator app "
+            "(TOTP) at their first login.",
         ]
         admin = User.objects.filter_by_email("admin@demo.test").only("password").first()
         if admin is not None and not check_password(password, admin.password):
