@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from oauth2_provider.views import TokenView
+from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 
 from config.views import healthz
 
@@ -13,7 +13,11 @@ urlpatterns = [
     path("me/data/", include("patients.data_urls")),
     path("agenda/", include("practitioners.urls")),
     path("audit/", include("audit.urls")),
+    # First-party apps: authorization code with PKCE for a signed-in user (scope `api`, REST API
+    # only); integrations use client credentials at the token endpoint.
+    path("oauth/authorize/", AuthorizationView.as_view(), name="oauth-authorize"),
     path("oauth/token/", TokenView.as_view(), name="oauth-token"),
+    path("oauth/revoke_token/", RevokeTokenView.as_view(), name="oauth-revoke"),
     path("fhir/r4/", include("integrations.fhir_urls")),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
