@@ -102,6 +102,12 @@ def backup_codes_left(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
+def code_prompt_url(next_url: str) -> str:
+    """The code prompt, coming back to `next_url`; it sends an account without an authenticator
+    on to enrolment itself."""
+    return f"{reverse('accounts:two-factor-verify')}?{urlencode({'next': next_url})}"
+
+
 def second_factor_url(user: User, *, next_url: str = "") -> str:
     """Where a session without its second factor goes: the code prompt, or enrolment for a
     privileged account that has no authenticator yet."""

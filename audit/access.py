@@ -10,16 +10,15 @@ recorded.
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 
 from accounts.models import Role
+from accounts.two_factor import code_prompt_url, is_verified
 from audit.actors import Actor, actor_for
 from audit.models import Channel
 from audit.services import record_denial
@@ -30,21 +29,6 @@ View = Callable[..., HttpResponseBase]
 def review_actor(request: HttpRequest) -> Actor:
     """The actor of an audit page: the admin, on the ADMIN channel."""
     return actor_for(request, channel=Channel.ADMIN)
-
-
-def _is_verified(user: Any) -> bool:
-    # django-otp's OTPMiddleware gives request.user `is_verified`; a user that did not go
-    # through it is not verified.
-    is_verified = getattr(user, "is_verified", None)
-    return bool(callable(is_verified) and is_verified())
-
-
-def _second_factor_url(next_url: str) -> str:
-    try:
-        url = reverse("accounts:two-factor-verify")
-    except NoReverseMatch:  # without the second-factor pages, the login page asks again
-        url = reverse("accounts:login")
-    return f"{url}?{urlencode({'next': next_url})}"
 
 
 def admin_audit_view(view: View) -> View:
@@ -59,8 +43,8 @@ def admin_audit_view(view: View) -> View:
                 actor=review_actor(request), appointment_id=None, detail="audit log: not an admin"
             )
             raise Http404
-        if not _is_verified(user):
-            return redirect(_second_factor_url(request.get_full_path()))
+        if not is_verified(user):
+            return redirect(code_prompt_url(request.get_full_path()))
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -39,27 +39,27 @@ def purge_expired_events(*, today: date | None = None, months: int | None = None
     cutoff = retention_cutoff(today=today, months=months)
     result = Purge(cutoff=cutoff)
     seal_pending()
-    for month in _expired_months(cutoff):
+    stored = partitions.existing_partitions(connection)
+    for month in _expired_months(cutoff, stored):
         if not verify_log(month=month).ok:
             result.kept_tampered.append(month)
             continue
-        removed = _remove_month(month)
+        removed = _remove_month(month, partition=stored.get(month))
         if removed:
             result.events += removed
             result.months.append(month)
     return result
 
 
-def _expired_months(cutoff: date) -> list[date]:
+def _expired_months(cutoff: date, stored: dict[date, str]) -> list[date]:
     sealed = set(
         AuditSeal.objects.filter(month__lt=cutoff).values_list("month", flat=True).distinct()
     )
-    stored = {month for month in partitions.existing_partitions(connection) if month < cutoff}
-    return sorted(sealed | stored)
+    return sorted(sealed | {month for month in stored if month < cutoff})
 
 
 @transaction.atomic
-def _remove_month(month: date) -> int:
+def _remove_month(month: date, *, partition: str | None) -> int:
     head = AuditSeal.objects.filter(month=month).order_by("-seq").values("seq", "hash").first()
     previous = AuditCheckpoint.objects.filter(month=month).first()
     if head is not None:
@@ -69,7 +69,7 @@ def _remove_month(month: date) -> int:
     else:
         count, last_hash = 0, ""
     start, end = month_range(month)
-    name = partitions.existing_partitions(connection).get(month)
+    name = partition
     if count == 0 and not AccessEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end):
         if name is not None:  # an empty month: nothing to account for
             partitions.drop_partition(connection, name)

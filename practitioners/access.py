@@ -8,14 +8,13 @@ tests/accounts walk the URL patterns to prove both).
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 
 from accounts.models import STAFF_ROLES
+from accounts.two_factor import code_prompt_url, is_verified
 from booking.errors import NotAllowed
 
 View = Callable[..., HttpResponse]
@@ -29,9 +28,8 @@ def agenda_view(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if getattr(user, "role", None) not in STAFF_ROLES:
             raise NotAllowed("the agenda is for practice staff")
-        if not user.is_verified():  # type: ignore[attr-defined,union-attr]
-            query = urlencode({"next": request.get_full_path()})
-            return redirect(f"{reverse('accounts:two-factor-verify')}?{query}")
+        if not is_verified(user):
+            return redirect(code_prompt_url(request.get_full_path()))
         return view(request, *args, **kwargs)
 
     return wrapper
